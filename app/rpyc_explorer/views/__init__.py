@@ -1,0 +1,1 @@
+"""Main window, dialogs and panes."""

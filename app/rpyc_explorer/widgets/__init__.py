@@ -1,0 +1,1 @@
+"""Reusable widgets: console, path bar, status light, log pane."""

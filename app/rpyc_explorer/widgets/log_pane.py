@@ -1,0 +1,292 @@
+"""The log pane: every connection's log, filtered by machine and level, exportable.
+
+`QtLogHandler` is a `logging.Handler` that may be called from any thread. It formats
+and redacts the record there, then hands a `LogEntry` to a QObject signal; the queued
+connection delivers it to the pane on the GUI thread. The session layer keeps secrets
+out of its log lines; `redact()` is a last line of defence for `password=...`-style text.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import os
+import re
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from PySide6.QtCore import QObject, Signal, Slot
+from PySide6.QtGui import QFontDatabase
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QMessageBox,
+    QPlainTextEdit,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from rpyc_explorer import icons
+
+log = logging.getLogger(__name__)
+
+ALL_MACHINES = ""
+MAX_ENTRIES = 20_000
+LEVELS = (
+    ("Debug", logging.DEBUG),
+    ("Info", logging.INFO),
+    ("Warning", logging.WARNING),
+    ("Error", logging.ERROR),
+)
+
+# key=value, key: value and key "value" forms of credential-like names. The value runs
+# to the next whitespace, comma, semicolon or closing quote.
+_SECRET_PATTERN = re.compile(
+    r"""(?P<key>\b(?:password|passwd|passphrase|pwd|secret|token|api[_-]?key)\b
+        ["']?\s*[=:]\s*["']?)
+        (?P<value>[^\s,;'"]+)""",
+    re.IGNORECASE | re.VERBOSE,
+)
+REDACTED = "********"
+
+
+def redact(text: str) -> str:
+    """Replace the value of anything that looks like `password=value` in `text`."""
+    return _SECRET_PATTERN.sub(lambda m: m.group("key") + REDACTED, text)
+
+
+class RedactionFilter(logging.Filter):
+    """A logging filter that redacts credential-like values in the final message."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        cleaned = redact(message)
+        if cleaned != message:
+            record.msg = cleaned
+            record.args = None
+        return True
+
+
+@dataclass(frozen=True)
+class LogEntry:
+    """One line of the log pane.
+
+    Attributes:
+        created: time.time() of the record.
+        level: the logging level number.
+        machine_id: the machine the line belongs to, or "" when none.
+        machine_name: that machine's name for the machine combo, or "".
+        text: the formatted, redacted line (may span lines for tracebacks).
+    """
+
+    created: float
+    level: int
+    machine_id: str
+    machine_name: str
+    text: str
+
+
+def _machine_of(record: logging.LogRecord) -> tuple[str, str]:
+    machine = getattr(record, "machine", None)
+    machine_id = getattr(record, "machine_id", None)
+    name = getattr(record, "machine_name", None)
+    if machine is not None and hasattr(machine, "id"):
+        machine_id = machine_id or machine.id
+        name = name or getattr(machine, "name", "")
+    elif isinstance(machine, str):
+        name = name or machine
+    return str(machine_id or name or ""), str(name or machine_id or "")
+
+
+class _Bridge(QObject):
+    entry = Signal(object)
+
+
+class QtLogHandler(logging.Handler):
+    """A thread-safe handler that forwards records to the GUI thread as `LogEntry`.
+
+    Create it on the GUI thread (its QObject must live there). Records carry their
+    machine in an ``extra`` field: ``machine`` (a Machine or a name), ``machine_id`` or
+    ``machine_name``.
+    """
+
+    def __init__(self, level: int = logging.DEBUG) -> None:
+        super().__init__(level)
+        self.bridge = _Bridge()
+        self.setFormatter(
+            logging.Formatter(
+                "%(asctime)s.%(msecs)03d %(levelname)-7s %(name)s: %(message)s",
+                "%H:%M:%S",
+            )
+        )
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            text = redact(self.format(record))
+            machine_id, machine_name = _machine_of(record)
+            entry = LogEntry(record.created, record.levelno, machine_id, machine_name, text)
+            self.bridge.entry.emit(entry)
+        except RuntimeError:
+            # The bridge was deleted at shutdown; drop the record.
+            pass
+        except Exception:
+            self.handleError(record)
+
+
+class LogPane(QWidget):
+    """Log lines of every connection, with a machine filter, a level filter and export."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._entries: collections.deque[LogEntry] = collections.deque(maxlen=MAX_ENTRIES)
+        self._machine_names: dict[str, str] = {}
+
+        self.machine_combo = QComboBox(self)
+        self.machine_combo.addItem("All machines", ALL_MACHINES)
+        self.machine_combo.setMinimumContentsLength(16)
+        self.level_combo = QComboBox(self)
+        for label, level in LEVELS:
+            self.level_combo.addItem(label, level)
+        self.level_combo.setCurrentIndex(1)
+        self.clear_button = QToolButton(self)
+        self.clear_button.setText("Clear")
+        self.clear_button.setToolTip("Clear the log pane")
+        self.export_button = QToolButton(self)
+        self.export_button.setText("Export…")
+        self.export_button.setToolTip("Save the lines shown to a file")
+        self.export_button.setIcon(icons.icon("export"))
+        self.view = QPlainTextEdit(self)
+        self.view.setReadOnly(True)
+        self.view.setMaximumBlockCount(MAX_ENTRIES)
+        self.view.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
+        self.view.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
+
+        bar = QHBoxLayout()
+        bar.addWidget(QLabel("Machine:", self))
+        bar.addWidget(self.machine_combo)
+        bar.addWidget(QLabel("Level:", self))
+        bar.addWidget(self.level_combo)
+        bar.addStretch(1)
+        bar.addWidget(self.clear_button)
+        bar.addWidget(self.export_button)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addLayout(bar)
+        layout.addWidget(self.view)
+
+        self.machine_combo.currentIndexChanged.connect(self._render)
+        self.level_combo.currentIndexChanged.connect(self._render)
+        self.clear_button.clicked.connect(self.clear)
+        self.export_button.clicked.connect(self.export)
+
+    # -- input -----------------------------------------------------------------------
+
+    def attach(self, handler: QtLogHandler) -> None:
+        """Show every entry `handler` forwards."""
+        handler.bridge.entry.connect(self.add_entry)
+
+    @Slot(object)
+    def add_entry(self, entry: LogEntry) -> None:
+        """Store an entry and show it when it passes the filters."""
+        self._entries.append(entry)
+        if entry.machine_id:
+            self.register_machine(entry.machine_id, entry.machine_name)
+        if self._passes(entry):
+            self.view.appendPlainText(entry.text)
+
+    def add_line(self, machine_id: str, machine_name: str, text: str,
+                 level: int = logging.INFO) -> None:
+        """Add a plain line, such as a session's `log` signal, for one machine."""
+        stamp = time.strftime("%H:%M:%S")
+        line = f"{stamp}     {logging.getLevelName(level):<7s} {machine_name}: {text}"
+        self.add_entry(LogEntry(time.time(), level, machine_id, machine_name, redact(line)))
+
+    def register_machine(self, machine_id: str, name: str) -> None:
+        """Offer a machine in the machine combo (updates its name when it changed)."""
+        name = name or machine_id
+        if self._machine_names.get(machine_id) == name:
+            return
+        self._machine_names[machine_id] = name
+        index = self.machine_combo.findData(machine_id)
+        if index < 0:
+            self.machine_combo.addItem(name, machine_id)
+        else:
+            self.machine_combo.setItemText(index, name)
+
+    def show_machine(self, machine_id: str) -> None:
+        """Select one machine's lines ("" selects all machines)."""
+        index = self.machine_combo.findData(machine_id)
+        self.machine_combo.setCurrentIndex(max(index, 0))
+
+    def clear(self) -> None:
+        """Forget every stored entry."""
+        self._entries.clear()
+        self.view.clear()
+
+    # -- filtering -------------------------------------------------------------------
+
+    def visible_lines(self) -> list[str]:
+        """Return the lines that pass the current filters, oldest first."""
+        return [entry.text for entry in self._entries if self._passes(entry)]
+
+    def _passes(self, entry: LogEntry) -> bool:
+        machine_id = self.machine_combo.currentData()
+        if machine_id and entry.machine_id != machine_id:
+            return False
+        return entry.level >= int(self.level_combo.currentData())
+
+    def _render(self) -> None:
+        self.view.setPlainText("\n".join(self.visible_lines()))
+        scrollbar = self.view.verticalScrollBar()
+        scrollbar.setValue(scrollbar.maximum())
+
+    # -- export ----------------------------------------------------------------------
+
+    def export(self) -> None:
+        """Ask for a file name and write the lines shown there."""
+        default = Path.home() / f"rpyc-explorer-{time.strftime('%Y%m%d-%H%M%S')}.log"
+        path, _ = QFileDialog.getSaveFileName(
+            self, "Export log", str(default), "Log files (*.log);;All files (*)"
+        )
+        if not path:
+            return
+        try:
+            self.export_to(Path(path))
+        except OSError as exc:
+            log.error("log pane: exporting to %s failed: %s", path, exc)
+            QMessageBox.warning(
+                self, "Export failed",
+                f"Could not write the log to {path}:\n{exc}\n\n"
+                "Choose a folder you can write to and try again.",
+            )  # fmt: skip
+
+    def export_to(self, path: Path) -> None:
+        """Write the lines shown to `path` atomically (temp file, fsync, rename).
+
+        Raises:
+            OSError: the file could not be written; an existing file is unchanged.
+        """
+        text = "\n".join(self.visible_lines()) + "\n"
+        _atomic_write_text(Path(path), text)
+        log.info("log pane: exported %d lines to %s", text.count("\n"), path)
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    fd, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as stream:
+            stream.write(text)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temp_name, path)
+    except BaseException:
+        try:
+            os.unlink(temp_name)
+        except FileNotFoundError:
+            pass
+        raise
