@@ -26,24 +26,24 @@ def test_log_pane_receives_worker_thread_records(qtbot):
 
     def work() -> None:
         thread_names.append(threading.current_thread().name)
-        logger.info("alpha connected", extra={"machine_id": "m1", "machine_name": "Alpha"})
+        logger.info("alpha connected", extra={"machine": "Alpha"})
 
     worker = threading.Thread(target=work, name="log-worker")
     worker.start()
     worker.join(timeout=5)
     qtbot.waitUntil(lambda: "alpha connected" in pane.view.toPlainText(), timeout=3000)
     assert thread_names == ["log-worker"]
-    assert pane.machine_combo.findData("m1") > 0
+    assert pane.machine_combo.findData("Alpha") > 0
     logger.removeHandler(handler)
 
 
 def test_log_pane_filters_machine_and_level(qtbot):
     pane, handler, logger = make_pane(qtbot)
-    logger.info("one", extra={"machine_id": "m1", "machine_name": "Alpha"})
-    logger.debug("two-debug", extra={"machine_id": "m2", "machine_name": "Beta"})
-    logger.warning("three", extra={"machine_id": "m2", "machine_name": "Beta"})
+    logger.info("one", extra={"machine": "Alpha"})
+    logger.debug("two-debug", extra={"machine": "Beta"})
+    logger.warning("three", extra={"machine": "Beta"})
     qtbot.waitUntil(lambda: pane.machine_combo.count() == 3, timeout=3000)
-    pane.show_machine("m2")
+    pane.show_machine("Beta")
     lines = pane.visible_lines()
     assert len(lines) == 1
     assert "three" in lines[0]
@@ -80,8 +80,8 @@ def test_redaction_filter_rewrites_record():
 
 def test_log_pane_export_writes_file(qtbot, tmp_path, monkeypatch):
     pane, handler, logger = make_pane(qtbot)
-    logger.info("first line", extra={"machine_id": "m1", "machine_name": "Alpha"})
-    logger.error("second line", extra={"machine_id": "m1", "machine_name": "Alpha"})
+    logger.info("first line", extra={"machine": "Alpha"})
+    logger.error("second line", extra={"machine": "Alpha"})
     qtbot.waitUntil(lambda: "second line" in pane.view.toPlainText(), timeout=3000)
     target = tmp_path / "exported.log"
     # The native file dialog cannot be driven offscreen, so its answer is fixed here.

@@ -79,7 +79,8 @@ class LogEntry:
     Attributes:
         created: time.time() of the record.
         level: the logging level number.
-        machine_id: the machine the line belongs to, or "" when none.
+        machine_id: the key of the machine the line belongs to (its name, or its id
+            when the record carries no name), or "" when none.
         machine_name: that machine's name for the machine combo, or "".
         text: the formatted, redacted line (may span lines for tracebacks).
     """
@@ -100,7 +101,10 @@ def _machine_of(record: logging.LogRecord) -> tuple[str, str]:
         name = name or getattr(machine, "name", "")
     elif isinstance(machine, str):
         name = name or machine
-    return str(machine_id or name or ""), str(name or machine_id or "")
+    # The pane keys lines by machine name: the session layer's log adapter knows only
+    # the name, and the name is what the machine combo shows.
+    key = str(name or machine_id or "")
+    return key, key
 
 
 class _Bridge(QObject):

@@ -1,0 +1,147 @@
+"""The machine dialog: fields, validation messages in place, and the record it builds."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+
+from rpyc_explorer.machines.record import Machine
+from rpyc_explorer.views.machine_dialog import MachineDialog
+
+
+def make_dialog(qtbot, machine=None, **kwargs) -> MachineDialog:
+    dialog = MachineDialog(machine, groups=["lab", "prod"], **kwargs)
+    qtbot.addWidget(dialog)
+    dialog.show()
+    qtbot.waitExposed(dialog)
+    return dialog
+
+
+def test_machine_dialog_empty_host_message(qtbot):
+    dialog = make_dialog(qtbot)
+    qtbot.keyClicks(dialog.name_edit, "build-01")
+    assert not dialog.ok_button.isEnabled()
+    assert dialog._errors["host"].isVisible()
+    assert "host" in dialog._errors["host"].text().lower()
+    qtbot.keyClicks(dialog.host_edit, "build-01.example")
+    assert not dialog._errors["host"].isVisible()
+    assert dialog.ok_button.isEnabled()
+
+
+def test_machine_dialog_port_out_of_range(qtbot):
+    dialog = make_dialog(qtbot)
+    qtbot.keyClicks(dialog.name_edit, "db")
+    qtbot.keyClicks(dialog.host_edit, "db.example")
+    qtbot.keyClicks(dialog.port_edit, "70000")
+    assert dialog._errors["port"].isVisible()
+    assert "65535" in dialog._errors["port"].text()
+    assert not dialog.ok_button.isEnabled()
+    dialog.port_edit.clear()
+    qtbot.keyClicks(dialog.port_edit, "2222")
+    assert not dialog._errors["port"].isVisible()
+    assert dialog.ok_button.isEnabled()
+    assert dialog.machine().port == 2222
+
+
+def test_machine_dialog_missing_key_file(qtbot, tmp_path):
+    dialog = make_dialog(qtbot)
+    qtbot.keyClicks(dialog.name_edit, "web")
+    qtbot.keyClicks(dialog.host_edit, "web.example")
+    assert dialog.key_field.isHidden()
+    dialog.auth_combo.setCurrentIndex(dialog.auth_combo.findData("key"))
+    assert dialog.key_field.isVisible()
+    assert dialog._errors["key_path"].isVisible()
+    qtbot.keyClicks(dialog.key_field.edit, str(tmp_path / "missing_ed25519"))
+    assert "not found" in dialog._errors["key_path"].text()
+    assert not dialog.ok_button.isEnabled()
+    key = tmp_path / "id_ed25519"
+    key.write_text("not a real key; only its existence is checked\n")
+    dialog.key_field.edit.setText(str(key))
+    assert not dialog._errors["key_path"].isVisible()
+    assert dialog.ok_button.isEnabled()
+    assert dialog.machine().key_path == str(key)
+    assert dialog.remember_box.text() == "Remember key passphrase in keyring"
+
+
+def test_machine_dialog_builds_record(qtbot):
+    dialog = make_dialog(qtbot)
+    qtbot.keyClicks(dialog.name_edit, "gw")
+    qtbot.keyClicks(dialog.host_edit, "10.0.0.5")
+    qtbot.keyClicks(dialog.user_edit, "admin")
+    qtbot.keyClicks(dialog.jump_edit, "bastion.example")
+    qtbot.keyClicks(dialog.python_edit, "/usr/bin/python3.11")
+    dialog.group_combo.setCurrentText("lab")
+    machine = dialog.machine()
+    assert machine.kind == "ssh"
+    assert machine.user == "admin"
+    assert machine.jump_host == "bastion.example"
+    assert machine.python == "/usr/bin/python3.11"
+    assert machine.group == "lab"
+    assert machine.port is None
+    assert len(machine.id) == 32
+
+
+def test_machine_dialog_rpyc_fields(qtbot, tmp_path):
+    dialog = make_dialog(qtbot)
+    qtbot.keyClicks(dialog.name_edit, "svc")
+    qtbot.keyClicks(dialog.host_edit, "127.0.0.1")
+    dialog.kind_combo.setCurrentIndex(dialog.kind_combo.findData("rpyc"))
+    assert dialog.rpyc_box.isVisible()
+    assert not dialog.secret_box.isVisible()
+    assert dialog.port_edit.placeholderText() == "18812"
+    dialog.tls_box.setChecked(True)
+    assert dialog.port_edit.placeholderText() == "18821"
+    dialog.ca_field.edit.setText(str(tmp_path / "ca.pem"))
+    assert dialog._errors["rpyc_ca_certs"].isVisibleTo(dialog)
+    assert not dialog.ok_button.isEnabled()
+    (tmp_path / "ca.pem").write_text("-----BEGIN CERTIFICATE-----\n")
+    dialog.ca_field.edit.clear()
+    dialog.ca_field.edit.setText(str(tmp_path / "ca.pem"))
+    assert dialog.ok_button.isEnabled()
+    dialog.classic_box.setChecked(False)
+    machine = dialog.machine()
+    assert machine.kind == "rpyc"
+    assert machine.rpyc_tls is True
+    assert machine.rpyc_classic is False
+    assert machine.rpyc_ca_certs == str(tmp_path / "ca.pem")
+
+
+def test_machine_dialog_edit_keeps_id(qtbot):
+    original = Machine.new("old", host="old.example", group="prod", port=2200)
+    dialog = make_dialog(qtbot, original)
+    assert dialog.name_edit.text() == "old"
+    assert dialog.port_edit.text() == "2200"
+    assert dialog.group_combo.currentText() == "prod"
+    dialog.name_edit.setText("new")
+    edited = dialog.machine()
+    assert edited.id == original.id
+    assert edited.name == "new"
+
+
+def test_machine_dialog_remember_hidden_without_keyring(qtbot):
+    dialog = make_dialog(qtbot, can_remember=False, keyring_missing=True)
+    dialog.auth_combo.setCurrentIndex(dialog.auth_combo.findData("password"))
+    assert dialog.secret_box.isVisible()
+    assert dialog.remember_box.isHidden()
+    assert dialog.notice_label.isVisible()
+    assert "asked every time" in dialog.notice_label.text()
+    assert dialog.secret_answer().secret is None
+
+
+def test_machine_dialog_secret_answer(qtbot):
+    dialog = make_dialog(qtbot)
+    qtbot.keyClicks(dialog.name_edit, "pw")
+    qtbot.keyClicks(dialog.host_edit, "pw.example")
+    dialog.auth_combo.setCurrentIndex(dialog.auth_combo.findData("password"))
+    assert dialog.remember_box.isVisible()
+    dialog.remember_box.setChecked(True)
+    qtbot.keyClicks(dialog.secret_edit, "hunter2")
+    answer = dialog.secret_answer()
+    assert answer.secret == "hunter2"
+    assert answer.remember is True
+
+
+def test_machine_dialog_enter_blocked_while_invalid(qtbot):
+    dialog = make_dialog(qtbot)
+    qtbot.keyClick(dialog.name_edit, Qt.Key.Key_Return)
+    assert dialog.isVisible()
+
