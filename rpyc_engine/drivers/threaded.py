@@ -1,0 +1,244 @@
+"""The threaded driver: blocking streams, with waiting threads reading for themselves.
+
+There is no reader thread per connection. A thread that waits for a reply becomes the
+reader while no other thread is reading: it reads, releases the read lock, then dispatches
+what it read, so the peer's requests (callbacks, DEL, INSPECT) are served while it waits.
+Other waiting threads sleep on a condition; they are woken whenever the reader finishes a
+read (one of them takes over reading) and after every dispatched payload (a reply they wait
+for may have been among them). Servers and ``BgServingThread`` call ``serve`` in a loop.
+
+Who reads a given reply is not fixed: any waiting or serving thread may dispatch it, and it
+completes the ``AsyncResult`` the requesting thread waits on.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import TYPE_CHECKING, Any, Callable, List, Optional
+
+from rpyc_engine.drivers.base import Driver
+from rpyc_engine.protocol.errors import ConnectionClosed, FramingError
+
+if TYPE_CHECKING:
+    from rpyc_engine.async_result import AsyncResult
+    from rpyc_engine.drivers.streams import Stream
+
+__all__ = ["BgServingThread", "ThreadedDriver"]
+
+logger = logging.getLogger(__name__)
+
+# Longest single block in poll(): bounds how late a reader notices a close made by another
+# thread on a stream whose close does not wake poll() (pipes).
+_MAX_POLL_SLICE = 1.0
+
+
+class ThreadedDriver(Driver):
+    """Driver over a blocking ``Stream`` (``rpyc_engine.drivers.streams``)."""
+
+    def __init__(self, stream: Stream) -> None:
+        self.stream = stream
+        self._send_lock = threading.Lock()
+        self._recv_lock = threading.Lock()
+        self._cond = threading.Condition(threading.Lock())
+        self._waiters = 0
+        self._closed = False
+
+    def __repr__(self) -> str:
+        return f"<ThreadedDriver {self.stream!r}>"
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def fileno(self) -> int:
+        return self.stream.fileno()
+
+    # ------------------------------------------------------------------ sending
+
+    def send(self, data: bytes) -> None:
+        with self._send_lock:
+            if self._closed:
+                raise ConnectionClosed("the connection is closed")
+            try:
+                self.stream.write(data)
+            except ConnectionClosed as exc:
+                error = exc
+            else:
+                return
+        self._lost(error)
+        raise error
+
+    # ------------------------------------------------------------------ receiving
+
+    def _read_locked(self, timeout: Optional[float]) -> List[bytes]:
+        """Read once and decode; the caller holds the read lock, which this releases."""
+        payloads: List[bytes] = []
+        error: Optional[BaseException] = None
+        try:
+            if timeout is None or timeout > _MAX_POLL_SLICE:
+                timeout = _MAX_POLL_SLICE
+            if not self._closed and self.stream.poll(timeout):
+                data = self.stream.read()
+                if data:
+                    payloads = self.decoder.feed(data)  # type: ignore[union-attr]
+        except (ConnectionClosed, FramingError) as exc:
+            error = exc
+        finally:
+            self._release_read_lock()
+        if error is not None:
+            if isinstance(error, FramingError):
+                self.connection.protocol_violation(error)  # type: ignore[union-attr]
+            else:
+                self._lost(error)
+        return payloads
+
+    def _release_read_lock(self) -> None:
+        self._recv_lock.release()
+        if self._waiters:
+            with self._cond:
+                self._cond.notify_all()
+
+    def _dispatch(self, payloads: List[bytes]) -> None:
+        dispatch = self.connection.dispatch_payload  # type: ignore[union-attr]
+        for payload in payloads:
+            dispatch(payload)
+            if self._waiters:
+                with self._cond:
+                    self._cond.notify_all()
+
+    def wait_for(self, result: AsyncResult, timeout: Optional[float]) -> bool:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not result._done:
+            if self._closed:
+                return result._done
+            remaining = None
+            if deadline is not None:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return result._done
+            if self._recv_lock.acquire(False):
+                if result._done:
+                    self._release_read_lock()
+                    break
+                self._dispatch(self._read_locked(remaining))
+                continue
+            with self._cond:
+                self._waiters += 1
+                try:
+                    if not result._done and self._recv_lock.locked() and not self._closed:
+                        self._cond.wait(remaining)
+                finally:
+                    self._waiters -= 1
+        return True
+
+    def poll(self) -> bool:
+        if self._closed or not self._recv_lock.acquire(False):
+            return False
+        payloads = self._read_locked(0)
+        self._dispatch(payloads)
+        return bool(payloads)
+
+    def serve(self, timeout: Optional[float] = 1.0) -> bool:
+        if self._closed:
+            raise ConnectionClosed("the connection is closed")
+        deadline = None if timeout is None else time.monotonic() + timeout
+        if not self._recv_lock.acquire(True, -1 if timeout is None else timeout):
+            return False
+        remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+        payloads = self._read_locked(remaining)
+        self._dispatch(payloads)
+        self.connection.flush_releases()  # type: ignore[union-attr]
+        if not payloads and self._closed:
+            raise ConnectionClosed("the connection is closed")
+        return bool(payloads)
+
+    def serve_all(self) -> None:
+        conn = self.connection
+        try:
+            while not self._closed:
+                self.serve(_MAX_POLL_SLICE)
+        except ConnectionClosed:
+            pass
+        finally:
+            if conn is not None:
+                conn.close()
+
+    # ------------------------------------------------------------------ closing
+
+    def _lost(self, exc: BaseException) -> None:
+        if self.connection is not None:
+            self.connection.transport_lost(exc)
+        else:
+            self.close()
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self.stream.close()
+        except Exception:
+            logger.debug("%r: error while closing the stream, ignored", self, exc_info=True)
+        with self._cond:
+            self._cond.notify_all()
+
+
+class BgServingThread:
+    """A daemon thread that serves a connection until it closes or ``stop()`` is called.
+
+    Args:
+        conn: the connection to serve.
+        callback: called with no arguments when the thread ends because the connection
+            closed (not after ``stop()``).
+        serve_interval: seconds each ``serve`` call waits for data.
+        sleep_interval: seconds to sleep between ``serve`` calls (0: none).
+    """
+
+    def __init__(
+        self,
+        conn: Any,
+        callback: Optional[Callable[[], Any]] = None,
+        serve_interval: float = 0.2,
+        sleep_interval: float = 0.0,
+    ) -> None:
+        self._conn = conn
+        self._callback = callback
+        self._serve_interval = serve_interval
+        self._sleep_interval = sleep_interval
+        self._active = True
+        self._thread = threading.Thread(
+            target=self._run, name=f"rpyc-bg-{conn.connid}", daemon=True
+        )
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            while self._active:
+                self._conn.serve(self._serve_interval)
+                if self._sleep_interval:
+                    time.sleep(self._sleep_interval)
+        except ConnectionClosed:
+            self._active = False
+            if self._callback is not None:
+                self._callback()
+        except Exception:
+            self._active = False
+            logger.warning("%s: background serving failed", self._conn.connid, exc_info=True)
+
+    @property
+    def active(self) -> bool:
+        """True while the thread serves."""
+        return self._active and self._thread.is_alive()
+
+    def stop(self, timeout: Optional[float] = 5.0) -> None:
+        """Stop serving and wait up to ``timeout`` seconds for the thread to end.
+
+        Raises:
+            RuntimeError: called from the serving thread itself.
+        """
+        if threading.current_thread() is self._thread:
+            raise RuntimeError("BgServingThread.stop() cannot be called from its own thread")
+        self._active = False
+        self._thread.join(timeout)
