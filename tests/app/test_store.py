@@ -7,7 +7,7 @@ import tomllib
 
 import pytest
 
-from rpyc_explorer.machines import store as store_module
+from rpyc_explorer.machines import atomic as atomic_module
 from rpyc_explorer.machines.record import InvalidMachineError, Machine
 from rpyc_explorer.machines.store import (
     MachineStore,
@@ -84,7 +84,7 @@ def test_failed_replace_keeps_old_file(tmp_path, monkeypatch):
     def crash(src, dst):
         raise OSError(28, "No space left on device (simulated)")
 
-    monkeypatch.setattr(store_module.os, "replace", crash)
+    monkeypatch.setattr(atomic_module.os, "replace", crash)
     with pytest.raises(StoreWriteError, match="previous file is unchanged"):
         store.add(_ssh("second"))
     monkeypatch.undo()

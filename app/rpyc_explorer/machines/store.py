@@ -17,7 +17,6 @@ import logging
 import os
 import re
 import shutil
-import tempfile
 import time
 import tomllib
 from collections.abc import Callable, Iterable
@@ -28,6 +27,7 @@ from typing import Any
 import tomli_w
 
 from . import paths
+from .atomic import atomic_write
 from .record import LOCAL_ID, InvalidMachineError, Machine
 
 logger = logging.getLogger(__name__)
@@ -299,7 +299,7 @@ class MachineStore:
         }
         data = tomli_w.dumps(document).encode("utf-8")
         try:
-            _atomic_write(self.path, data)
+            atomic_write(self.path, data)
         except OSError as exc:
             raise StoreWriteError(
                 f"cannot save machines to {self.path}: {exc.strerror or exc}; "
@@ -307,37 +307,6 @@ class MachineStore:
                 "writable and the disk is not full"
             ) from exc
         logger.info("machine store: saved %d machines to %s", len(machines), self.path)
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp_name, path)
-    except BaseException:
-        try:
-            os.unlink(temp_name)
-        except FileNotFoundError:
-            pass
-        raise
-    _fsync_directory(path.parent)
-
-
-def _fsync_directory(directory: Path) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass  # Some file systems do not support fsync on directories.
-    finally:
-        os.close(fd)
 
 
 def _machine_from_table(table: object) -> Machine:
