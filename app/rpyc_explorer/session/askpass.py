@@ -1,0 +1,213 @@
+"""The application side of SSH_ASKPASS: a Unix socket that answers ssh's prompts.
+
+Each session gets a private 0700 directory (`SessionDir`) holding the socket, the
+wrapper script OpenSSH runs, the ControlMaster sockets and the accept-once
+known_hosts file. Only a peer with our uid that presents the one-time token gets an
+answer. The answer function runs in the server's thread and may block while the
+user types (the controller marshals it to the asyncio loop).
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import os
+import secrets
+import shlex
+import shutil
+import socket
+import struct
+import sys
+import tempfile
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from .. import askpass_helper
+from ..machines.credentials import Secret
+
+logger = logging.getLogger(__name__)
+
+PromptKind = Literal["password", "passphrase", "other"]
+_MAX_REQUEST = 65536
+_REQUEST_TIMEOUT = 10.0
+
+
+@dataclass(frozen=True)
+class AskpassRequest:
+    """One prompt from an ssh child process."""
+
+    prompt: str
+    kind: PromptKind
+
+
+def classify_prompt(prompt: str) -> PromptKind:
+    """Tell a key passphrase prompt from a password prompt; anything else is "other"."""
+    text = prompt.lower()
+    if "passphrase" in text:
+        return "passphrase"
+    if "password" in text:
+        return "password"
+    return "other"
+
+
+AnswerFunction = Callable[[AskpassRequest], "Secret | None"]
+
+
+class SessionDir:
+    """A private temporary directory (mode 0700) for one session's ssh files."""
+
+    def __init__(self, prefix: str = "rpyc-explorer-") -> None:
+        self.path = Path(tempfile.mkdtemp(prefix=prefix))
+        os.chmod(self.path, 0o700)
+
+    def file(self, name: str) -> Path:
+        """Return the path of `name` inside the directory."""
+        return self.path / name
+
+    def remove(self) -> None:
+        """Delete the directory and everything in it."""
+        shutil.rmtree(self.path, ignore_errors=True)
+
+
+class AskpassServer:
+    """Answers SSH_ASKPASS requests from this application's ssh children.
+
+    Args:
+        directory: the session's private directory.
+        answer: called in the server thread for each authenticated request;
+            returns the secret, or None to decline.
+    """
+
+    def __init__(self, directory: SessionDir, answer: AnswerFunction) -> None:
+        self.directory = directory
+        self.socket_path = directory.file("askpass.sock")
+        self.wrapper_path = directory.file("askpass")
+        self._answer = answer
+        self._token = secrets.token_urlsafe(32)
+        self._listener: socket.socket | None = None
+        self._thread: threading.Thread | None = None
+        self._stopping = threading.Event()
+        self.rejected = 0
+
+    def start(self) -> None:
+        """Create the socket and wrapper script and start serving."""
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        listener.bind(str(self.socket_path))
+        os.chmod(self.socket_path, 0o600)
+        listener.listen(8)
+        self._listener = listener
+        self._write_wrapper()
+        self._thread = threading.Thread(
+            target=self._serve, name="askpass-server", daemon=True
+        )
+        self._thread.start()
+
+    def environment(self) -> dict[str, str]:
+        """Return the variables that make an ssh child ask through this server.
+
+        The token is not a secret of the user: it only proves that the asking
+        process was started by this application, and it dies with the session.
+        """
+        return {
+            "SSH_ASKPASS": str(self.wrapper_path),
+            "SSH_ASKPASS_REQUIRE": "force",
+            askpass_helper.SOCKET_ENV: str(self.socket_path),
+            askpass_helper.TOKEN_ENV: self._token,
+        }
+
+    def stop(self) -> None:
+        """Stop serving and remove the socket."""
+        self._stopping.set()
+        if self._listener is not None:
+            try:
+                self._listener.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            self._listener.close()
+        if self._thread is not None:
+            self._thread.join(5)
+        self.socket_path.unlink(missing_ok=True)
+
+    def _write_wrapper(self) -> None:
+        # OpenSSH runs SSH_ASKPASS without arguments of our choosing, so a script
+        # binds the interpreter and the helper path.
+        helper = Path(askpass_helper.__file__).resolve()
+        script = f"#!/bin/sh\nexec {shlex.quote(sys.executable)} {shlex.quote(str(helper))} \"$@\"\n"
+        self.wrapper_path.write_text(script)
+        os.chmod(self.wrapper_path, 0o700)
+
+    def _serve(self) -> None:
+        assert self._listener is not None
+        while not self._stopping.is_set():
+            try:
+                conn, _ = self._listener.accept()
+            except OSError:
+                return
+            threading.Thread(
+                target=self._handle, args=(conn,), name="askpass-request", daemon=True
+            ).start()
+
+    def _handle(self, conn: socket.socket) -> None:
+        with conn:
+            reply = self._reply_for(conn)
+            try:
+                conn.sendall(json.dumps(reply).encode())
+            except OSError as exc:
+                logger.warning("askpass: cannot send the reply: %s", exc)
+
+    def _reply_for(self, conn: socket.socket) -> dict[str, object]:
+        if not _peer_is_us(conn):
+            self.rejected += 1
+            logger.warning("askpass: rejected a request from another user")
+            return {"ok": False, "error": "rejected: wrong user"}
+        try:
+            request = _read_request(conn)
+        except (OSError, ValueError) as exc:
+            self.rejected += 1
+            logger.warning("askpass: invalid request: %s", exc)
+            return {"ok": False, "error": "invalid request"}
+        token = str(request.get("token", ""))
+        if not hmac.compare_digest(token.encode(), self._token.encode()):
+            self.rejected += 1
+            logger.warning("askpass: rejected a request with a wrong token")
+            return {"ok": False, "error": "rejected: wrong token"}
+        prompt = str(request.get("prompt", ""))
+        try:
+            secret = self._answer(AskpassRequest(prompt, classify_prompt(prompt)))
+        except Exception:  # noqa: BLE001 - declining is the safe answer
+            logger.exception("askpass: answering %r failed", prompt)
+            secret = None
+        if secret is None:
+            return {"ok": False, "error": "declined"}
+        return {"ok": True, "answer": secret.reveal()}
+
+
+def _read_request(conn: socket.socket) -> dict[str, object]:
+    conn.settimeout(_REQUEST_TIMEOUT)
+    data = b""
+    while len(data) <= _MAX_REQUEST:
+        chunk = conn.recv(4096)
+        if not chunk:
+            break
+        data += chunk
+    if len(data) > _MAX_REQUEST:
+        raise ValueError(f"request longer than {_MAX_REQUEST} bytes")
+    decoded = json.loads(data.decode())
+    if not isinstance(decoded, dict):
+        raise ValueError("request is not a JSON object")
+    return decoded
+
+
+def _peer_is_us(conn: socket.socket) -> bool:
+    peercred = getattr(socket, "SO_PEERCRED", None)
+    if peercred is None:
+        # NOTE: without SO_PEERCRED (not Linux) only the 0700 directory and the
+        # token keep other users out.
+        return True
+    data = conn.getsockopt(socket.SOL_SOCKET, peercred, struct.calcsize("3i"))
+    _pid, uid, _gid = struct.unpack("3i", data)
+    return uid == os.getuid()
