@@ -55,8 +55,13 @@ _LAZY: Dict[str, Tuple[str, Any]] = {
     "ThreadPoolServer": ("rpyc_engine.server", "ThreadPoolServer"),
     "ssl_connect": ("rpyc_engine.tls", "ssl_connect"),
     "SSLAuthenticator": ("rpyc_engine.tls", "SSLAuthenticator"),
+    "TLSError": ("rpyc_engine.tls", "TLSError"),
+    "aio": ("rpyc_engine.aio", None),
+    "timed": ("rpyc_engine.async_result", "timed"),
     "DeployedServer": ("rpyc_engine.deploy", "DeployedServer"),
     "MultiServerDeployment": ("rpyc_engine.deploy", "MultiServerDeployment"),
+    "DeployError": ("rpyc_engine.deploy.errors", "DeployError"),
+    "TimeoutExpired": ("rpyc_engine.deploy.errors", "TimeoutExpired"),
 }
 
 __all__ = [

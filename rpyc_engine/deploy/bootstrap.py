@@ -1,0 +1,97 @@
+"""The remote bootstrap program and the payload the client writes to its stdin.
+
+The client starts ``/bin/sh -c <probe script> rpyc-deploy <override> <bootstrap>`` (see
+``rpyc_engine.deploy.probe``). The probe script execs the first usable Python with
+``-c <bootstrap>``; the bootstrap below then:
+
+1. keeps duplicates of fds 0 and 1 for the RPyC stream, points fd 0 at ``/dev/null`` and
+   fd 1 at stderr, so output printed by served code goes to the client's stderr log
+   instead of corrupting the stream;
+2. reads the payload written by `encode_payload`: the line
+   ``rpyc-deploy/1 <config length> <bundle length>``, a JSON config, and the zip bundle;
+3. installs a meta-path finder that imports the bundle's modules from memory, ahead of
+   any ``rpyc_engine`` installed on the host, so no file is written anywhere;
+4. calls ``rpyc_engine.deploy.remote.main``.
+
+The bootstrap runs on CPython 3.8 and newer with the standard library only. It exits
+with status 98 when the payload is truncated or malformed.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Dict
+
+MAGIC = b"rpyc-deploy/1"
+EXIT_BAD_PAYLOAD = 98
+# Prefix of the __file__ of every module imported from the bundle; no such file exists.
+MEMORY_PREFIX = "<rpyc-deploy>/"
+
+BOOTSTRAP = r"""
+import io, json, os, sys, zipfile
+import importlib.abc, importlib.util
+stream_in = os.dup(0)
+stream_out = os.dup(1)
+null = os.open(os.devnull, os.O_RDONLY)
+os.dup2(null, 0)
+os.close(null)
+os.dup2(2, 1)
+reader = io.open(stream_in, "rb", buffering=1 << 16)
+def fail(reason):
+    sys.stderr.write("rpyc-deploy: bad payload: %s\n" % reason)
+    sys.stderr.flush()
+    os._exit(EXIT_BAD_PAYLOAD)
+def read_exactly(size):
+    data = reader.read(size)
+    if len(data) != size:
+        fail("expected %d bytes, got %d" % (size, len(data)))
+    return data
+header = reader.readline(200).split()
+if len(header) != 3 or header[0] != MAGIC:
+    fail("unexpected header %r" % b" ".join(header)[:80])
+config = json.loads(read_exactly(int(header[1])).decode("utf-8"))
+archive = zipfile.ZipFile(io.BytesIO(read_exactly(int(header[2]))))
+files = {name: archive.read(name) for name in archive.namelist()}
+archive.close()
+class MemoryLoader(importlib.abc.SourceLoader):
+    def get_filename(self, fullname):
+        return self.paths[fullname]
+    def get_data(self, path):
+        try:
+            return files[path[len(PREFIX):]]
+        except KeyError:
+            raise OSError("not in the deployed bundle: %r" % path)
+class MemoryFinder(importlib.abc.MetaPathFinder):
+    def find_spec(self, fullname, path=None, target=None):
+        base = fullname.replace(".", "/")
+        for name, is_package in ((base + "/__init__.py", True), (base + ".py", False)):
+            if name in files:
+                MemoryLoader.paths[fullname] = PREFIX + name
+                return importlib.util.spec_from_file_location(
+                    fullname, PREFIX + name, loader=LOADER,
+                    submodule_search_locations=[] if is_package else None)
+        return None
+MemoryLoader.paths = {}
+LOADER = MemoryLoader()
+sys.meta_path.insert(0, MemoryFinder())
+for name in [n for n in sys.modules if n == "rpyc_engine" or n.startswith("rpyc_engine.")]:
+    del sys.modules[name]
+from rpyc_engine.deploy import remote
+remote.main(reader, stream_out, config)
+"""
+
+
+def bootstrap_source() -> str:
+    """Return the bootstrap program text with its constants filled in."""
+    constants = (
+        f"MAGIC = {MAGIC!r}\nPREFIX = {MEMORY_PREFIX!r}\n"
+        f"EXIT_BAD_PAYLOAD = {EXIT_BAD_PAYLOAD}\n"
+    )
+    return constants + BOOTSTRAP
+
+
+def encode_payload(config: Dict[str, Any], bundle: bytes) -> bytes:
+    """Return the bytes the bootstrap reads from stdin before the channel stream."""
+    config_bytes = json.dumps(config, separators=(",", ":")).encode("utf-8")
+    header = b"%s %d %d\n" % (MAGIC, len(config_bytes), len(bundle))
+    return header + config_bytes + bundle

@@ -1,0 +1,83 @@
+"""The server part: the engine's modules that a deployed server needs, as one zip.
+
+The bundle holds every ``.py`` file of ``rpyc_engine`` except the client-only parts
+(`EXCLUDED`): the asyncio front end and driver, and ``deploy/`` apart from the two modules
+the remote side runs (``mux.py`` and ``remote.py``) and an empty ``deploy/__init__.py``.
+Files are stored deflated with fixed timestamps, so the same sources give the same bytes.
+The built bundle is cached in memory and rebuilt when a source file changes.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+import threading
+import zipfile
+from pathlib import Path
+from typing import Dict, List, Optional, Tuple
+
+logger = logging.getLogger(__name__)
+
+PACKAGE_ROOT = Path(__file__).resolve().parent.parent
+PACKAGE_NAME = PACKAGE_ROOT.name
+EXCLUDED = ("aio.py", "drivers/asyncio.py", "deploy/")
+DEPLOY_INCLUDED = ("deploy/mux.py", "deploy/remote.py")
+DEPLOY_STUB = "deploy/__init__.py"
+_ZIP_TIMESTAMP = (1980, 1, 1, 0, 0, 0)
+
+_cache_lock = threading.Lock()
+_cache: Optional[Tuple[Tuple, bytes]] = None
+
+
+def server_part_files() -> List[str]:
+    """Return the package-relative paths of the server part, sorted (stub excluded)."""
+    selected = []
+    for path in sorted(PACKAGE_ROOT.rglob("*.py")):
+        relative = path.relative_to(PACKAGE_ROOT).as_posix()
+        if "__pycache__" in relative:
+            continue
+        if relative in DEPLOY_INCLUDED:
+            selected.append(relative)
+        elif not any(
+            relative == rule or (rule.endswith("/") and relative.startswith(rule))
+            for rule in EXCLUDED
+        ):
+            selected.append(relative)
+    return selected
+
+
+def _signature(files: List[str]) -> Tuple:
+    stats = []
+    for relative in files:
+        stat = os.stat(PACKAGE_ROOT / relative)
+        stats.append((relative, stat.st_mtime_ns, stat.st_size))
+    return tuple(stats)
+
+
+def _build(files: List[str]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as archive:
+        contents: Dict[str, bytes] = {
+            relative: (PACKAGE_ROOT / relative).read_bytes() for relative in files
+        }
+        contents[DEPLOY_STUB] = b'"""Remote side of zero-deploy (bundle stub)."""\n'
+        for relative in sorted(contents):
+            info = zipfile.ZipInfo(f"{PACKAGE_NAME}/{relative}", _ZIP_TIMESTAMP)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            archive.writestr(info, contents[relative])
+    return buffer.getvalue()
+
+
+def server_bundle() -> bytes:
+    """Return the zip bundle of the server part, building it on first use or change."""
+    global _cache
+    files = server_part_files()
+    signature = _signature(files)
+    with _cache_lock:
+        if _cache is not None and _cache[0] == signature:
+            return _cache[1]
+        data = _build(files)
+        _cache = (signature, data)
+    logger.debug("built server bundle: %d files, %d bytes", len(files) + 1, len(data))
+    return data

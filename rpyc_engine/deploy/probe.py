@@ -1,0 +1,112 @@
+"""Finding the remote Python: a POSIX shell script that picks an interpreter and execs it.
+
+The script runs as ``/bin/sh -c SCRIPT rpyc-deploy OVERRIDE BOOTSTRAP`` in the same SSH
+exec that then carries the server, so finding the interpreter costs no round trip of its
+own. Without an override it tries `CANDIDATES` in order; with an override (a name or a
+path) only the override. Each name found on PATH is run once (``-S``, about 10 ms) to
+check that it starts and is 3.8 or newer, because a name alone proves nothing: a pyenv
+shim exists for every version and fails for those not selected. When nothing fits, the script reports every candidate
+on stderr, one ``rpyc-deploy-probe: NAME=PATH (VERSION)`` line each, and exits with
+`EXIT_NO_PYTHON`; `parse_report` turns those lines back into data for the error message.
+"""
+
+from __future__ import annotations
+
+import shlex
+from dataclasses import dataclass
+from typing import Iterable, List, Optional, Sequence
+
+MIN_VERSION = (3, 8)
+CANDIDATES = (
+    "python3.14",
+    "python3.13",
+    "python3.12",
+    "python3.11",
+    "python3.10",
+    "python3.9",
+    "python3.8",
+    "python3",
+    "python",
+)
+EXIT_NO_PYTHON = 97
+REPORT_PREFIX = "rpyc-deploy-probe: "
+
+PROBE_SCRIPT = r"""
+override=$1
+boot=$2
+usable() {
+    "$1" -S -c 'import sys; sys.exit(sys.version_info[:2] < (3, 8))' >/dev/null 2>&1
+}
+if [ -n "$override" ]; then
+    set -- "$override"
+else
+    set -- CANDIDATES
+fi
+for name in "$@"; do
+    path=$(command -v "$name" 2>/dev/null) || continue
+    if usable "$path"; then exec "$path" -c "$boot"; fi
+done
+for name in "$@"; do
+    if path=$(command -v "$name" 2>/dev/null); then
+        version=$("$path" -V 2>&1 | head -n 1)
+        echo "PREFIX$name=$path ($version)" >&2
+    else
+        echo "PREFIX$name=" >&2
+    fi
+done
+exit EXIT_NO_PYTHON
+"""
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One interpreter name the probe tried, and what it found."""
+
+    name: str
+    path: Optional[str]
+    version: Optional[str]
+
+    def describe(self) -> str:
+        """Return e.g. ``python3 -> /usr/bin/python3 (Python 3.6.9)`` or ``... not found``."""
+        if self.path is None:
+            return f"{self.name}: not found"
+        return f"{self.name} -> {self.path} ({self.version or 'version unknown'})"
+
+
+def probe_script() -> str:
+    """Return the shell script with the candidate list and constants filled in."""
+    return (
+        PROBE_SCRIPT.replace("CANDIDATES", " ".join(CANDIDATES))
+        .replace("PREFIX", REPORT_PREFIX)
+        .replace("EXIT_NO_PYTHON", str(EXIT_NO_PYTHON))
+    )
+
+
+def probe_argv(bootstrap: str, override: Optional[str]) -> List[str]:
+    """Return ``/bin/sh -c SCRIPT rpyc-deploy OVERRIDE BOOTSTRAP`` as an argv list."""
+    return ["/bin/sh", "-c", probe_script(), "rpyc-deploy", override or "", bootstrap]
+
+
+def probe_command_line(bootstrap: str, override: Optional[str]) -> str:
+    """Return the argv of `probe_argv` quoted for a POSIX login shell (ssh's remote side)."""
+    return " ".join(shlex.quote(arg) for arg in probe_argv(bootstrap, override))
+
+
+def tried_names(override: Optional[str]) -> Sequence[str]:
+    """Return the names the probe tries, in order."""
+    return (override,) if override else CANDIDATES
+
+
+def parse_report(stderr_lines: Iterable[str]) -> List[Candidate]:
+    """Parse the probe's ``rpyc-deploy-probe:`` lines into candidates."""
+    found = []
+    for line in stderr_lines:
+        if not line.startswith(REPORT_PREFIX):
+            continue
+        name, _, rest = line[len(REPORT_PREFIX) :].partition("=")
+        if not rest:
+            found.append(Candidate(name, None, None))
+            continue
+        path, _, version = rest.partition(" (")
+        found.append(Candidate(name, path, version.rstrip(")") or None))
+    return found
