@@ -4,6 +4,7 @@ Usage::
 
     python -m rpyc_engine serve [--classic] [--host H] [--port P] [--unix PATH]
                                 [--stdio] [--threadpool] [--service MODULE:CLASS]
+                                [--certfile PEM [--keyfile PEM] [--ca-certs PEM]]
                                 [--log-level LEVEL]
 
 The server prints its bound TCP port (or its Unix socket path) as the first line on
@@ -91,6 +92,14 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="allow --classic on a non-loopback address",
     )
+    tls = serve.add_argument_group("TLS (all TCP clients must then use ssl_connect)")
+    tls.add_argument("--certfile", metavar="PEM", help="server certificate chain")
+    tls.add_argument("--keyfile", metavar="PEM", help="private key of --certfile")
+    tls.add_argument(
+        "--ca-certs",
+        metavar="PEM",
+        help="CA certificates; clients must present a certificate issued by one",
+    )
     serve.add_argument(
         "--log-level",
         default="INFO",
@@ -122,6 +131,10 @@ def _check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> No
                 "--host 127.0.0.1, a --unix socket or an SSH tunnel, or add "
                 f"{FULL_ACCESS_FLAG} if every host that can reach {args.host} is trusted"
             )
+    if (args.keyfile or args.ca_certs) and not args.certfile:
+        parser.error("--keyfile and --ca-certs need --certfile")
+    if args.certfile and (args.unix or args.stdio):
+        parser.error("TLS options apply to TCP only, not to --unix or --stdio")
     if not 0 <= args.port <= 65535:
         parser.error(f"invalid --port {args.port}: expected 0 to 65535")
 
@@ -152,6 +165,18 @@ def _server_kwargs(args: argparse.Namespace) -> dict:
     else:
         kwargs["hostname"] = args.host
         kwargs["port"] = args.port
+    if args.certfile:
+        from rpyc_engine.tls import SSLAuthenticator
+
+        try:
+            kwargs["authenticator"] = SSLAuthenticator(
+                args.keyfile, args.certfile, ca_certs=args.ca_certs
+            )
+        except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
+            raise SystemExit(
+                f"rpyc-engine: cannot load the TLS files (--certfile {args.certfile}, "
+                f"--keyfile {args.keyfile}, --ca-certs {args.ca_certs}): {exc}"
+            ) from exc
     return kwargs
 
 
