@@ -38,10 +38,18 @@ _REQUEST_TIMEOUT = 10.0
 
 @dataclass(frozen=True)
 class AskpassRequest:
-    """One prompt from an ssh child process."""
+    """One prompt from an ssh child process.
+
+    Attributes:
+        prompt: the prompt text OpenSSH passed (never a secret).
+        kind: what the prompt asks for.
+        hop: the label of the token the asking process presented: "target" for
+            the machine itself, "jump" for the ssh that reaches a jump host.
+    """
 
     prompt: str
     kind: PromptKind
+    hop: str = "target"
 
 
 def classify_prompt(prompt: str) -> PromptKind:
@@ -87,7 +95,7 @@ class AskpassServer:
         self.socket_path = directory.file("askpass.sock")
         self.wrapper_path = directory.file("askpass")
         self._answer = answer
-        self._token = secrets.token_urlsafe(32)
+        self._tokens = {"target": secrets.token_urlsafe(32)}
         self._listener: socket.socket | None = None
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
@@ -106,17 +114,19 @@ class AskpassServer:
         )
         self._thread.start()
 
-    def environment(self) -> dict[str, str]:
+    def environment(self, hop: str = "target") -> dict[str, str]:
         """Return the variables that make an ssh child ask through this server.
 
-        The token is not a secret of the user: it only proves that the asking
+        Each `hop` label gets its own token, so a prompt tells which ssh asked.
+        A token is not a secret of the user: it only proves that the asking
         process was started by this application, and it dies with the session.
         """
+        token = self._tokens.setdefault(hop, secrets.token_urlsafe(32))
         return {
             "SSH_ASKPASS": str(self.wrapper_path),
             "SSH_ASKPASS_REQUIRE": "force",
             askpass_helper.SOCKET_ENV: str(self.socket_path),
-            askpass_helper.TOKEN_ENV: self._token,
+            askpass_helper.TOKEN_ENV: token,
         }
 
     def stop(self) -> None:
@@ -136,7 +146,10 @@ class AskpassServer:
         # OpenSSH runs SSH_ASKPASS without arguments of our choosing, so a script
         # binds the interpreter and the helper path.
         helper = Path(askpass_helper.__file__).resolve()
-        script = f"#!/bin/sh\nexec {shlex.quote(sys.executable)} {shlex.quote(str(helper))} \"$@\"\n"
+        # NOTE: this assumes a Python interpreter at sys.executable; a frozen bundle
+        # needs its own askpass entry point instead.
+        command = f"{shlex.quote(sys.executable)} {shlex.quote(str(helper))}"
+        script = f'#!/bin/sh\nexec {command} "$@"\n'
         self.wrapper_path.write_text(script)
         os.chmod(self.wrapper_path, 0o700)
 
@@ -170,20 +183,29 @@ class AskpassServer:
             self.rejected += 1
             logger.warning("askpass: invalid request: %s", exc)
             return {"ok": False, "error": "invalid request"}
-        token = str(request.get("token", ""))
-        if not hmac.compare_digest(token.encode(), self._token.encode()):
+        hop = self._hop_for(str(request.get("token", "")))
+        if hop is None:
             self.rejected += 1
             logger.warning("askpass: rejected a request with a wrong token")
             return {"ok": False, "error": "rejected: wrong token"}
         prompt = str(request.get("prompt", ""))
         try:
-            secret = self._answer(AskpassRequest(prompt, classify_prompt(prompt)))
+            secret = self._answer(AskpassRequest(prompt, classify_prompt(prompt), hop))
         except Exception:  # noqa: BLE001 - declining is the safe answer
             logger.exception("askpass: answering %r failed", prompt)
             secret = None
         if secret is None:
             return {"ok": False, "error": "declined"}
         return {"ok": True, "answer": secret.reveal()}
+
+
+    def _hop_for(self, token: str) -> str | None:
+        found = None
+        for hop, expected in list(self._tokens.items()):
+            # Compare with every token so the time taken does not reveal a match.
+            if hmac.compare_digest(token.encode(), expected.encode()):
+                found = hop
+        return found
 
 
 def _read_request(conn: socket.socket) -> dict[str, object]:

@@ -31,7 +31,7 @@ _WORKERS = 4
 
 
 class Deployment(Protocol):
-    """What a session needs from a deployment (the engine's DeployedServer)."""
+    """The part of a deployment (the engine's DeployedServer) that a session uses."""
 
     def close(self, timeout: float = ...) -> Any: ...
 

@@ -1,0 +1,103 @@
+"""SessionController with targets that need no sshd: this computer and rpyc servers."""
+
+from __future__ import annotations
+
+import os
+
+import keyring.backends.null
+import pytest
+
+from rpyc_explorer.machines.credentials import CredentialStore
+from rpyc_explorer.machines.known_hosts import KnownHosts
+from rpyc_explorer.machines.record import Machine
+from rpyc_explorer.session.controller import SessionController
+from rpyc_explorer.session.phases import Phase, SessionError
+from rpyc_explorer.session.ssh import pid_alive
+
+
+async def _never_asked(prompt):
+    raise AssertionError(f"no prompt expected, got {prompt!r}")
+
+
+@pytest.fixture
+def controller(app_dirs, qloop, arun):
+    known = KnownHosts(app_dirs["data"] / "known_hosts", read_only_files=[])
+    credentials = CredentialStore(keyring.backends.null.Keyring())
+    ctrl = SessionController(credentials, known, _never_asked, _never_asked)
+    yield ctrl
+    arun(ctrl.close_all(), timeout=30)
+
+
+def test_local_deploy_reaches_explorer(controller, arun):
+    phases: list[str] = []
+    controller.phase_changed.connect(lambda mid, phase, fraction, detail: phases.append(phase))
+    session = arun(controller.connect(Machine.this_computer()), timeout=60)
+
+    assert session.kind == "explorer"
+    assert arun(session.call("home")) == os.path.expanduser("~")
+    assert controller.sessions == {"local": session}
+    for phase in (Phase.FINDING_PYTHON, Phase.UPLOADING, Phase.HANDSHAKE, Phase.CONNECTED):
+        assert phase.value in phases
+
+    server_pid = session.deployment.deployment.local_pid
+    assert server_pid is not None and pid_alive(server_pid)
+    closed: list[tuple[str, str]] = []
+    controller.session_closed.connect(lambda mid, reason: closed.append((mid, reason)))
+    problems = arun(controller.disconnect("local"), timeout=30)
+    assert problems == []
+    assert not pid_alive(server_pid)
+    assert closed == [("local", "closed by user")]
+    assert controller.sessions == {}
+
+
+def test_two_sessions_and_close_all(controller, arun):
+    first = arun(controller.connect(Machine.this_computer()), timeout=60)
+    other = Machine.new("second local", kind="local")
+    second = arun(controller.connect(other), timeout=60)
+    assert first is not second
+    pids = [s.deployment.deployment.local_pid for s in (first, second)]
+
+    problems = arun(controller.close_all(), timeout=30)
+    assert problems == {}
+    assert controller.sessions == {}
+    assert not any(pid_alive(pid) for pid in pids)
+
+
+def test_bad_python_override_names_phase(controller, arun):
+    machine = Machine.new("no python", kind="local", python="/nonexistent/python9")
+    failures: list[str] = []
+    controller.connect_failed.connect(lambda mid, message: failures.append(message))
+    with pytest.raises(SessionError) as info:
+        arun(controller.connect(machine), timeout=60)
+    assert info.value.phase is Phase.FINDING_PYTHON
+    assert "/nonexistent/python9" in str(info.value)
+    assert failures == [str(info.value)]
+
+
+def test_rpyc_classic_server(controller, arun):
+    import rpyc_engine
+
+    server = rpyc_engine.ThreadedServer(rpyc_engine.SlaveService, port=0)
+    server.start_in_thread()
+    try:
+        machine = Machine.new("running server", kind="rpyc", host="127.0.0.1", port=server.port)
+        session = arun(controller.connect(machine), timeout=30)
+        assert session.kind == "classic"
+        assert arun(session.call("eval", "6 * 7")) == 42
+        assert arun(controller.disconnect(machine.id)) == []
+    finally:
+        server.close()
+
+
+def test_rpyc_refused_port(controller, arun):
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    machine = Machine.new("nothing there", kind="rpyc", host="127.0.0.1", port=port)
+    with pytest.raises(SessionError) as info:
+        arun(controller.connect(machine), timeout=30)
+    assert info.value.phase is Phase.CONNECTING
+    assert f"cannot connect to 127.0.0.1:{port}" in str(info.value)
+    assert "rpyc server is running" in str(info.value)
