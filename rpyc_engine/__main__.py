@@ -32,7 +32,6 @@ import argparse
 import importlib
 import ipaddress
 import logging
-import os
 import signal
 import sys
 import threading
@@ -126,10 +125,12 @@ def _check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> No
     if args.classic and uses_tcp and not _is_loopback(args.host):
         if not args.full_access_ok:
             parser.error(
-                f"refusing to serve classic mode on {args.host!r}: it is not a loopback "
+                f"refusing to serve classic mode on {args.host!r}: it is not a "
+                "loopback "
                 "address, and a classic server runs any code any client sends. Use "
                 "--host 127.0.0.1, a --unix socket or an SSH tunnel, or add "
-                f"{FULL_ACCESS_FLAG} if every host that can reach {args.host} is trusted"
+                f"{FULL_ACCESS_FLAG} if every host that can reach {args.host} "
+                "is trusted"
             )
     if (args.keyfile or args.ca_certs) and not args.certfile:
         parser.error("--keyfile and --ca-certs need --certfile")

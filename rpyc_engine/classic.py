@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import os
 import pickle
+import posixpath
 import socket
 import subprocess
 import sys
@@ -73,12 +74,15 @@ _builtin_eval = eval
 
 
 def connect_stream(stream: Any) -> Any:
-    """Return a classic connection over an open stream (``rpyc_engine.drivers.streams``)."""
+    """Return a classic connection over an open stream (see ``drivers.streams``)."""
     return factory.connect_stream(stream, ClassicService)
 
 
 def connect(
-    host: str, port: int = DEFAULT_SERVER_PORT, ipv6: bool = False, keepalive: bool = False
+    host: str,
+    port: int = DEFAULT_SERVER_PORT,
+    ipv6: bool = False,
+    keepalive: bool = False,
 ) -> Any:
     """Connect to the classic server at ``host:port`` over TCP."""
     return factory.connect(host, port, ClassicService, ipv6=ipv6, keepalive=keepalive)
@@ -89,7 +93,9 @@ def unix_connect(path: str) -> Any:
     return factory.unix_connect(path, ClassicService)
 
 
-def ssl_connect(host: str, port: int = DEFAULT_SERVER_SSL_PORT, **tls_options: Any) -> Any:
+def ssl_connect(
+    host: str, port: int = DEFAULT_SERVER_SSL_PORT, **tls_options: Any
+) -> Any:
     """Connect to a classic server over TLS.
 
     Args:
@@ -120,13 +126,15 @@ def _child_env() -> Dict[str, str]:
     """Return an environment in which the child can import this copy of the engine."""
     env = dict(os.environ)
     package_parent = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    paths = [package_parent] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
+    paths = [package_parent] + [
+        p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p
+    ]
     env["PYTHONPATH"] = os.pathsep.join(paths)
     return env
 
 
 class _SubprocessClassicService(ClassicService):
-    """``ClassicService`` that reaps its server child process when the connection ends."""
+    """``ClassicService`` that reaps its server child when the connection ends."""
 
     def __init__(self, proc: subprocess.Popen) -> None:
         super().__init__()
@@ -151,16 +159,18 @@ def connect_subproc(server_argv: Optional[Sequence[str]] = None) -> Any:
             --stdio`` with this interpreter.
 
     Returns:
-        The connection; ``conn.proc`` is the ``subprocess.Popen``. Closing the connection
-        ends the child's input, so the child exits; ``close`` waits for it (killing it
-        after ``SUBPROCESS_EXIT_TIMEOUT`` seconds).
+        The connection; ``conn.proc`` is the ``subprocess.Popen``. Closing the
+        connection ends the child's input, so the child exits. ``close`` waits for
+        it and kills it after ``SUBPROCESS_EXIT_TIMEOUT`` seconds.
     """
     argv = list(server_argv) if server_argv is not None else _default_server_argv()
     proc = subprocess.Popen(
         argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=_child_env()
     )
     try:
-        conn = factory.connect_pipes(proc.stdout, proc.stdin, _SubprocessClassicService(proc))
+        conn = factory.connect_pipes(
+            proc.stdout, proc.stdin, _SubprocessClassicService(proc)
+        )
     except BaseException:
         proc.kill()
         proc.wait()
@@ -248,7 +258,8 @@ def teleport_function(
     if tuple(version) != local:
         raise TeleportError(
             f"cannot teleport {func.__name__!r}: this side runs CPython "
-            f"{local[0]}.{local[1]} and the peer runs CPython {version[0]}.{version[1]}, "
+            f"{local[0]}.{local[1]} and the peer runs CPython "
+            f"{version[0]}.{version[1]}, "
             "and bytecode does not travel between minor versions; send source text "
             "with conn.execute() instead"
         )
@@ -281,13 +292,56 @@ def deliver(conn: Any, obj: Any) -> Any:
 
 # -- file transfer ------------------------------------------------------------------
 
+# Peer functions a transfer uses: attribute name -> (module, function).
+_REMOTE_FILE_FUNCTIONS = {
+    "open": ("builtins", "open"),
+    "sorted": ("builtins", "sorted"),
+    "tuple": ("builtins", "tuple"),
+    "listdir": ("os", "listdir"),
+    "makedirs": ("os", "makedirs"),
+    "remove": ("os", "remove"),
+    "replace": ("os", "replace"),
+    "isdir": ("os.path", "isdir"),
+    "isfile": ("os.path", "isfile"),
+    "join": ("os.path", "join"),
+    "sep": ("os.path", "sep"),
+}
 
-def _part_name(path: str) -> str:
-    head, tail = os.path.split(path)
-    return os.path.join(head, f".{tail}.{uuid.uuid4().hex[:12]}.part")
+
+class _RemoteFiles:
+    """The peer's file functions, each fetched once per transfer to save round trips."""
+
+    def __init__(self, conn: Any) -> None:
+        self._conn = conn
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            module, function = _REMOTE_FILE_FUNCTIONS[name]
+        except KeyError:
+            raise AttributeError(name) from None
+        value = getattr(self._conn.modules[module], function)
+        setattr(self, name, value)
+        return value
+
+    def child(self, directory: str, name: str) -> str:
+        """Return the peer's path of entry ``name`` in ``directory``."""
+        if self.sep == "/":
+            return posixpath.join(directory, name)
+        return self.join(directory, name)
+
+    def names(self, directory: str) -> tuple:
+        """Return the sorted entry names of the peer's ``directory`` in one tuple."""
+        return self.tuple(self.sorted(self.listdir(directory)))
+
+    def part_name(self, path: str) -> str:
+        """Return a hidden temporary name next to the peer's ``path``."""
+        head, sep, tail = path.rpartition(self.sep)
+        return f"{head}{sep}.{tail}.{uuid.uuid4().hex[:12]}.part"
 
 
-def upload(conn: Any, localpath: str, remotepath: str, chunk_size: int = TRANSFER_CHUNK) -> None:
+def upload(
+    conn: Any, localpath: str, remotepath: str, chunk_size: int = TRANSFER_CHUNK
+) -> None:
     """Copy a local file or directory tree to ``remotepath`` on the peer.
 
     Each file is written to a hidden temporary name next to its target and renamed
@@ -297,30 +351,33 @@ def upload(conn: Any, localpath: str, remotepath: str, chunk_size: int = TRANSFE
     Raises:
         FileNotFoundError: ``localpath`` is neither a file nor a directory.
     """
+    remote = _RemoteFiles(conn)
     if os.path.isdir(localpath):
-        _upload_dir(conn, localpath, remotepath, chunk_size)
+        _upload_dir(remote, localpath, remotepath, chunk_size)
     elif os.path.isfile(localpath):
-        _upload_file(conn, localpath, remotepath, chunk_size)
+        _upload_file(remote, localpath, remotepath, chunk_size)
     else:
         raise FileNotFoundError(f"cannot upload {localpath!r}: not a file or directory")
 
 
-def _upload_dir(conn: Any, localpath: str, remotepath: str, chunk_size: int) -> None:
-    remote_os = conn.modules.os
-    remote_os.makedirs(remotepath, exist_ok=True)
+def _upload_dir(
+    remote: _RemoteFiles, localpath: str, remotepath: str, chunk_size: int
+) -> None:
+    remote.makedirs(remotepath, exist_ok=True)
     for name in sorted(os.listdir(localpath)):
         source = os.path.join(localpath, name)
-        target = remote_os.path.join(remotepath, name)
+        target = remote.child(remotepath, name)
         if os.path.isdir(source):
-            _upload_dir(conn, source, target, chunk_size)
+            _upload_dir(remote, source, target, chunk_size)
         elif os.path.isfile(source):
-            _upload_file(conn, source, target, chunk_size)
+            _upload_file(remote, source, target, chunk_size)
 
 
-def _upload_file(conn: Any, localpath: str, remotepath: str, chunk_size: int) -> None:
-    remote_os = conn.modules.os
-    part = _part_name(remotepath)
-    remote_file = conn.builtins.open(part, "wb")
+def _upload_file(
+    remote: _RemoteFiles, localpath: str, remotepath: str, chunk_size: int
+) -> None:
+    part = remote.part_name(remotepath)
+    remote_file = remote.open(part, "wb")
     try:
         write = remote_file.write
         with open(localpath, "rb") as local_file:
@@ -330,54 +387,58 @@ def _upload_file(conn: Any, localpath: str, remotepath: str, chunk_size: int) ->
                     break
                 write(chunk)
         remote_file.close()
-        remote_os.replace(part, remotepath)
+        remote.replace(part, remotepath)
     except BaseException:
         with contextlib.suppress(Exception):
             remote_file.close()
-            remote_os.remove(part)
+            remote.remove(part)
         raise
 
 
-def download(conn: Any, remotepath: str, localpath: str, chunk_size: int = TRANSFER_CHUNK) -> None:
+def download(
+    conn: Any, remotepath: str, localpath: str, chunk_size: int = TRANSFER_CHUNK
+) -> None:
     """Copy a file or directory tree from the peer's ``remotepath`` to ``localpath``.
 
     Files are written to a hidden temporary name and renamed when complete, like
-    ``upload``. The peer decides what the files contain: download only from a peer
-    you trust if the files will be executed or parsed.
+    ``upload``; new files get mode 0600 (``tempfile.mkstemp``). The peer decides what
+    the files contain, so treat them as coming from the peer.
 
     Raises:
         FileNotFoundError: ``remotepath`` is neither a file nor a directory on the peer.
     """
-    remote_path = conn.modules["os.path"]
-    if remote_path.isdir(remotepath):
-        _download_dir(conn, remotepath, localpath, chunk_size)
-    elif remote_path.isfile(remotepath):
-        _download_file(conn, remotepath, localpath, chunk_size)
+    remote = _RemoteFiles(conn)
+    if remote.isdir(remotepath):
+        _download_dir(remote, remotepath, localpath, chunk_size)
+    elif remote.isfile(remotepath):
+        _download_file(remote, remotepath, localpath, chunk_size)
     else:
         raise FileNotFoundError(
             f"cannot download {remotepath!r}: not a file or directory on the peer"
         )
 
 
-def _download_dir(conn: Any, remotepath: str, localpath: str, chunk_size: int) -> None:
-    remote_os = conn.modules.os
+def _download_dir(
+    remote: _RemoteFiles, remotepath: str, localpath: str, chunk_size: int
+) -> None:
     os.makedirs(localpath, exist_ok=True)
-    names = conn.builtins.tuple(conn.builtins.sorted(remote_os.listdir(remotepath)))
-    for name in names:
-        source = remote_os.path.join(remotepath, name)
+    for name in remote.names(remotepath):
+        source = remote.child(remotepath, name)
         target = os.path.join(localpath, name)
-        if remote_os.path.isdir(source):
-            _download_dir(conn, source, target, chunk_size)
-        elif remote_os.path.isfile(source):
-            _download_file(conn, source, target, chunk_size)
+        if remote.isdir(source):
+            _download_dir(remote, source, target, chunk_size)
+        elif remote.isfile(source):
+            _download_file(remote, source, target, chunk_size)
 
 
-def _download_file(conn: Any, remotepath: str, localpath: str, chunk_size: int) -> None:
+def _download_file(
+    remote: _RemoteFiles, remotepath: str, localpath: str, chunk_size: int
+) -> None:
     head, tail = os.path.split(os.path.abspath(localpath))
     fd, part = tempfile.mkstemp(prefix=f".{tail}.", suffix=".part", dir=head)
     try:
         with os.fdopen(fd, "wb") as local_file:
-            remote_file = conn.builtins.open(remotepath, "rb")
+            remote_file = remote.open(remotepath, "rb")
             try:
                 read = remote_file.read
                 while True:

@@ -1,14 +1,15 @@
 """Servers: accept connections on a TCP or Unix socket and serve a service on each.
 
-``ThreadedServer`` serves every client on its own thread; ``ThreadPoolServer`` serves
-all clients with a fixed number of worker threads. Both share ``Server``: the listener,
+``ThreadedServer`` serves every client on its own thread; ``ThreadPoolServer`` (in
+``rpyc_engine.server_pool``, also importable from here) serves all clients with a fixed
+number of worker threads. Both share ``Server``: the listener,
 the accept loop, the authenticator hook and the per-connection configuration.
 
 Lifecycle: ``start()`` binds, listens and runs the accept loop on the calling thread
-until ``close()``; ``start_in_thread()`` does the same on a background thread and returns
-once the socket listens. ``port`` stays ``None`` until then, and the ``listening`` event
-is set at that moment. ``close()`` stops accepting, shuts every client socket down and
-joins the server's threads within a time bound.
+until ``close()``. ``start_in_thread()`` does the same on a background thread and
+returns once the socket listens. ``port`` stays ``None`` until then, and the
+``listening`` event is set at that moment. ``close()`` stops accepting, shuts every
+client socket down and joins the server's threads within a time bound.
 
 An authenticator is a callable ``(sock) -> (sock, credentials)``. It may wrap the socket
 (TLS does) and raises ``AuthenticationError`` to reject the client: that client is
@@ -24,13 +25,11 @@ import errno
 import itertools
 import logging
 import os
-import queue
-import selectors
 import socket
 import stat
 import threading
 import time
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, Optional, Tuple
 
 from rpyc_engine.config import Config
 from rpyc_engine.connection import Connection
@@ -38,7 +37,7 @@ from rpyc_engine.drivers.streams import SocketStream
 from rpyc_engine.drivers.threaded import ThreadedDriver
 from rpyc_engine.protocol.errors import AuthenticationError
 
-__all__ = ["Server", "ThreadedServer", "ThreadPoolServer", "Authenticator"]
+__all__ = ["Server", "ThreadedServer", "ThreadPoolServer", "Authenticator"]  # noqa: F822
 
 Authenticator = Callable[[socket.socket], Tuple[socket.socket, Any]]
 
@@ -65,7 +64,7 @@ class Server:
             created with mode 0600, so only its owner (and root) can connect; the
             caller chooses a directory that nobody else can write to.
         listener_timeout: seconds between checks of the closed flag in the accept loop.
-        ipv6: listen on an IPv6 address.
+        ipv6: resolve ``hostname`` as IPv6 (implied when it contains a colon).
     """
 
     def __init__(
@@ -83,7 +82,9 @@ class Server:
         ipv6: bool = False,
     ) -> None:
         self.service = service
-        self.hostname = hostname if hostname is not None else ("::1" if ipv6 else "127.0.0.1")
+        self.hostname = (
+            hostname if hostname is not None else ("::1" if ipv6 else "127.0.0.1")
+        )
         self.socket_path = socket_path
         self.backlog = backlog
         self.reuse_addr = reuse_addr
@@ -115,7 +116,8 @@ class Server:
         """``host:port`` or the Unix socket path, for log lines."""
         if self.socket_path:
             return self.socket_path
-        return f"{self.hostname}:{self._port if self._port is not None else self._requested_port}"
+        port = self._port if self._port is not None else self._requested_port
+        return f"{self.hostname}:{port}"
 
     def listen(self) -> None:
         """Bind and listen; publish ``port`` and set ``listening``. Idempotent."""
@@ -168,7 +170,7 @@ class Server:
         self._closed.set()
         listener, self._listener = self._listener, None
         if listener is not None:
-            # On Linux, shutdown() wakes a thread blocked in accept(); close() alone does not.
+            # On Linux, shutdown() wakes a thread blocked in accept(), close() does not.
             _shutdown_quietly(listener)
             _close_quietly(listener)
         with self._lock:
@@ -178,20 +180,25 @@ class Server:
             _shutdown_quietly(sock)
         self._close_workers()
         deadline = time.monotonic() + timeout
-        pending = [t for t in self._all_threads() if t is not threading.current_thread()]
+        pending = [
+            t for t in self._all_threads() if t is not threading.current_thread()
+        ]
         for thread in pending:
             thread.join(max(0.0, deadline - time.monotonic()))
         alive = [t.name for t in pending if t.is_alive()]
         if alive:
             self.logger.warning(
                 "server %s: %d threads still running after %.1f s: %s",
-                self.label, len(alive), timeout, ", ".join(alive),
+                self.label,
+                len(alive),
+                timeout,
+                ", ".join(alive),
             )
         if self.socket_path and self.listening.is_set():
             _unlink_quietly(self.socket_path)
         self.logger.info("server %s: stopped", self.label)
 
-    def __enter__(self) -> "Server":
+    def __enter__(self) -> Server:
         return self
 
     def __exit__(self, *exc_info: Any) -> None:
@@ -200,9 +207,14 @@ class Server:
     # -- listening ------------------------------------------------------------------
 
     def _listen_tcp(self) -> socket.socket:
-        family = socket.AF_INET6 if self.ipv6 else socket.AF_INET
+        ipv6 = self.ipv6 or ":" in self.hostname
+        family = socket.AF_INET6 if ipv6 else socket.AF_INET
         infos = socket.getaddrinfo(
-            self.hostname, self._requested_port, family, socket.SOCK_STREAM, 0,
+            self.hostname,
+            self._requested_port,
+            family,
+            socket.SOCK_STREAM,
+            0,
             socket.AI_PASSIVE,
         )
         family, kind, proto, _, address = infos[0]
@@ -244,7 +256,12 @@ class Server:
             except OSError as exc:
                 if self._closed.is_set():
                     return
-                if exc.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
+                if exc.errno in (
+                    errno.EMFILE,
+                    errno.ENFILE,
+                    errno.ENOBUFS,
+                    errno.ENOMEM,
+                ):
                     self.logger.warning("server %s: accept failed: %s", self.label, exc)
                     time.sleep(self.listener_timeout)
                     continue
@@ -265,7 +282,9 @@ class Server:
         try:
             self._dispatch(connid, sock)
         except Exception:
-            self.logger.exception("server %s: conn %s: cannot start serving", self.label, connid)
+            self.logger.exception(
+                "server %s: conn %s: cannot start serving", self.label, connid
+            )
             self._forget(connid)
             _close_quietly(sock)
 
@@ -288,17 +307,26 @@ class Server:
 
     # -- one client -----------------------------------------------------------------
 
-    def _authenticate(self, connid: str, sock: socket.socket) -> Optional[Tuple[socket.socket, Any]]:
-        """Run the authenticator; return ``(sock, credentials)`` or ``None`` if rejected."""
+    def _authenticate(
+        self, connid: str, sock: socket.socket
+    ) -> Optional[Tuple[socket.socket, Any]]:
+        """Run the authenticator: ``(sock, credentials)``, or ``None`` if rejected."""
         if self.authenticator is None:
             return sock, None
         try:
             new_sock, credentials = self.authenticator(sock)
         except AuthenticationError as exc:
-            self.logger.info("server %s: conn %s: rejected by authenticator: %s", self.label, connid, exc)
+            self.logger.info(
+                "server %s: conn %s: rejected by authenticator: %s",
+                self.label,
+                connid,
+                exc,
+            )
             return None
         except Exception:
-            self.logger.exception("server %s: conn %s: authenticator failed", self.label, connid)
+            self.logger.exception(
+                "server %s: conn %s: authenticator failed", self.label, connid
+            )
             return None
         if new_sock is not sock:
             with self._lock:
@@ -313,7 +341,9 @@ class Server:
             return None
         sock, credentials = accepted
         endpoints = _endpoints(sock)
-        config = _connection_config(self.protocol_config, connid, credentials, endpoints, self.logger)
+        config = _connection_config(
+            self.protocol_config, connid, credentials, endpoints, self.logger
+        )
         service = self.service() if isinstance(self.service, type) else self.service
         return Connection(service, ThreadedDriver(SocketStream(sock)), config)
 
@@ -326,10 +356,16 @@ class Server:
                 conn.serve_all()
         except Exception as exc:
             if self._closed.is_set():
-                self.logger.debug("server %s: conn %s: ended by close: %r", self.label, connid, exc)
+                self.logger.debug(
+                    "server %s: conn %s: ended by close: %r", self.label, connid, exc
+                )
             else:
                 self.logger.warning(
-                    "server %s: conn %s: error: %s", self.label, connid, exc, exc_info=True
+                    "server %s: conn %s: error: %s",
+                    self.label,
+                    connid,
+                    exc,
+                    exc_info=True,
                 )
         finally:
             if conn is not None:
@@ -361,167 +397,13 @@ class ThreadedServer(Server):
                 self._threads.discard(threading.current_thread())
 
 
-
-class ThreadPoolServer(Server):
-    """A server that serves all clients with ``nbThreads`` worker threads.
-
-    One poller thread watches idle connections. When a client sends data, a worker
-    dispatches what can be read without blocking and hands the connection back to the
-    poller, so a few threads serve many clients. A request that blocks (a long call, or a
-    callback into the client) holds its worker until it returns, so at most
-    ``nbThreads`` requests run at once.
-
-    Args:
-        nbThreads: number of worker threads (stock rpyc's name and default).
-        *args, **kwargs: as for ``Server``.
-    """
-
-    def __init__(self, *args: Any, nbThreads: int = 20, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        if isinstance(nbThreads, bool) or not isinstance(nbThreads, int) or nbThreads < 1:
-            raise ValueError(f"nbThreads must be an int >= 1, not {nbThreads!r}")
-        self.nbThreads = nbThreads
-        self._jobs: "queue.Queue[Optional[tuple]]" = queue.Queue()
-        self._selector = selectors.DefaultSelector()
-        self._wake_reader, self._wake_writer = socket.socketpair()
-        self._to_watch: List[tuple] = []
-        self._watched: Dict[str, tuple] = {}
-
-    def listen(self) -> None:
-        """Bind and listen, then start the poller and the worker threads."""
-        if self._listener is not None:
-            return
-        super().listen()
-        self._selector.register(self._wake_reader, selectors.EVENT_READ, None)
-        self._start_thread(self._poll_loop, "rpyc-pool-poller")
-        for number in range(self.nbThreads):
-            self._start_thread(self._work_loop, f"rpyc-pool-worker-{number}")
-
-    def _start_thread(self, target: Callable[[], None], name: str) -> None:
-        thread = threading.Thread(target=target, name=f"{name} {self.label}", daemon=True)
-        with self._lock:
-            self._threads.add(thread)
-        thread.start()
-
-    def _dispatch(self, connid: str, sock: socket.socket) -> None:
-        self._jobs.put(("open", connid, sock, None))
-
-    def _close_workers(self) -> None:
-        for _ in range(self.nbThreads):
-            self._jobs.put(None)
-        self._wake()
-
-    def _wake(self) -> None:
-        try:
-            self._wake_writer.send(b"x")
-        except OSError:
-            pass
-
-    def _watch(self, connid: str, sock: socket.socket, conn: Any) -> None:
-        with self._lock:
-            self._to_watch.append((connid, sock, conn))
-        self._wake()
-
-    # -- poller ---------------------------------------------------------------------
-
-    def _poll_loop(self) -> None:
-        try:
-            while not self._closed.is_set():
-                self._register_new()
-                for key, _ in self._selector.select(self.listener_timeout):
-                    if key.data is None:
-                        self._drain_wake()
-                        continue
-                    connid, sock, conn = key.data
-                    self._selector.unregister(sock)
-                    self._watched.pop(connid, None)
-                    self._jobs.put(("serve", connid, sock, conn))
-        finally:
-            self._register_new()
-            for connid, sock, conn in list(self._watched.values()):
-                self._finish(connid, sock, conn)
-            self._selector.close()
-            _close_quietly(self._wake_reader)
-            _close_quietly(self._wake_writer)
-
-    def _register_new(self) -> None:
-        with self._lock:
-            batch, self._to_watch = self._to_watch, []
-        for item in batch:
-            connid, sock, conn = item
-            try:
-                self._selector.register(sock, selectors.EVENT_READ, item)
-            except (ValueError, OSError):  # the socket was closed meanwhile
-                self._finish(connid, sock, conn)
-                continue
-            self._watched[connid] = item
-
-    def _drain_wake(self) -> None:
-        try:
-            self._wake_reader.recv(4096)
-        except OSError:
-            pass
-
-    # -- workers --------------------------------------------------------------------
-
-    def _work_loop(self) -> None:
-        while True:
-            job = self._jobs.get()
-            if job is None:
-                return
-            kind, connid, sock, conn = job
-            if self._closed.is_set():
-                self._finish(connid, sock, conn)
-            elif kind == "open":
-                self._open(connid, sock)
-            else:
-                self._serve_ready(connid, sock, conn)
-
-    def _open(self, connid: str, sock: socket.socket) -> None:
-        try:
-            conn = self._open_connection(connid, sock)
-        except Exception as exc:
-            self.logger.warning(
-                "server %s: conn %s: setup failed: %s", self.label, connid, exc, exc_info=True
-            )
-            conn = None
-        if conn is None:
-            self._finish(connid, sock, None)
-            return
-        with self._lock:
-            sock = self._clients.get(connid, sock)
-        self._watch(connid, sock, conn)
-
-    def _serve_ready(self, connid: str, sock: socket.socket, conn: Any) -> None:
-        try:
-            conn.poll()
-        except Exception as exc:
-            self.logger.warning(
-                "server %s: conn %s: error: %s", self.label, connid, exc, exc_info=True
-            )
-            self._finish(connid, sock, conn)
-            return
-        if conn.closed:
-            self._finish(connid, sock, conn)
-        elif getattr(sock, "pending", None) and sock.pending():
-            # TLS may hold decrypted bytes that select() cannot see.
-            self._jobs.put(("serve", connid, sock, conn))
-        else:
-            self._watch(connid, sock, conn)
-
-    def _finish(self, connid: str, sock: socket.socket, conn: Any) -> None:
-        if conn is not None:
-            _close_connection_quietly(conn, self.logger)
-        self._forget(connid)
-        _close_quietly(sock)
-        self.logger.info("server %s: conn %s: disconnected", self.label, connid)
-
-
 def _connection_config(
     base: Any, connid: str, credentials: Any, endpoints: Any, logger: logging.Logger
 ) -> Config:
     """Return the server's protocol config plus this connection's own fields."""
-    config = Config.coerce(base, connid=connid, credentials=credentials, endpoints=endpoints)
+    config = Config.coerce(
+        base, connid=connid, credentials=credentials, endpoints=endpoints
+    )
     if config.logger is None:
         config = config.replace(logger=logger)
     return config
@@ -550,7 +432,9 @@ def _remove_stale_socket(path: str) -> None:
         return
     if not stat.S_ISSOCK(mode):
         raise FileExistsError(
-            errno.EEXIST, "path exists and is not a socket; choose another --unix path", path
+            errno.EEXIST,
+            "path exists and is not a socket; choose another --unix path",
+            path,
         )
     probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
@@ -589,3 +473,12 @@ def _unlink_quietly(path: str) -> None:
         os.unlink(path)
     except FileNotFoundError:
         pass
+
+
+def __getattr__(name: str) -> Any:
+    # ThreadPoolServer lives in its own module, which imports this one.
+    if name == "ThreadPoolServer":
+        from rpyc_engine.server_pool import ThreadPoolServer
+
+        return ThreadPoolServer
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -148,9 +148,10 @@ def export_function(func: Callable[..., Any]) -> tuple:
 
 def _check_layout(code_tuple: tuple, python_version: Optional[tuple]) -> None:
     local = local_python_version()
-    local_text = "CPython %d.%d" % local
+    local_text = f"CPython {local[0]}.{local[1]}"
     if python_version is not None and tuple(python_version)[:2] != local:
-        sender = "CPython %d.%d" % tuple(python_version)[:2]
+        major, minor = tuple(python_version)[:2]
+        sender = f"CPython {major}.{minor}"
         raise TeleportError(
             f"cannot import a function teleported from {sender} into {local_text}: "
             "bytecode does not travel between Python minor versions; run the same "

@@ -1,27 +1,35 @@
 """Classic mode services: the root that runs any code, and the client that drives it.
 
 .. warning::
-   Classic mode gives full control of the machine, as the user running the server, to
-   anyone who can connect: ``execute`` and ``eval`` run arbitrary code, every attribute
-   of every object is reachable, and pickles are accepted. There is no authentication of
-   its own. Serve it only on loopback, on a Unix socket that only its owner can open, over
-   stdin/stdout, through an SSH tunnel, or behind an authenticator (TLS with client
-   certificates). Nothing in this package starts a classic server on a reachable
-   address by default; the command line refuses to unless told so explicitly.
+   Classic mode gives full control of the machine, as the user running the server,
+   to anyone who can connect: ``execute`` and ``eval`` run arbitrary code, every
+   attribute of every object is reachable, and pickles are accepted. It has no
+   authentication of its own. Serve it only on loopback, on a Unix socket that only
+   its owner can open, over stdin/stdout, through an SSH tunnel, or behind an
+   authenticator (TLS with client certificates). Nothing in this package starts a
+   classic server on a reachable address by default, and the command line rejects
+   such an address unless told so explicitly.
 
-* ``SlaveService`` is the classic server root. It answers the stock classic client's
-  requests: ``execute(text)``, ``eval(text)``, ``getmodule(name)``, ``getconn()`` and the
-  ``namespace`` dict, all under their plain names. Its ``on_connect`` relaxes its own
-  connection's config the way stock rpyc 6 does (every attribute, setattr, delattr and
-  pickle allowed; custom exception classes imported and instantiated).
+* ``SlaveService`` is the classic server root. It serves the stock classic client's
+  requests: ``execute(text)``, ``eval(text)``, ``getmodule(name)``, ``getconn()``
+  and the ``namespace`` dict, all under their plain names. Its ``on_connect``
+  relaxes its own connection's config the way stock rpyc 6 does: every attribute,
+  setattr, delattr and pickle allowed, custom exception classes imported and
+  instantiated.
 * ``MasterService`` is the client side: on connect it installs ``conn.modules``,
   ``conn.eval``, ``conn.execute``, ``conn.namespace``, ``conn.builtins`` (alias
   ``conn.builtin``) and ``conn.teleport`` from the peer's classic root.
-* ``ClassicService`` is both at once (what ``rpyc_engine.classic.connect`` uses, like
-  stock); ``ClassicClient`` is a master that exposes nothing.
+* ``ClassicService`` is both at once (what ``rpyc_engine.classic.connect`` uses,
+  like stock). ``ClassicClient`` is a master that exposes nothing.
 
-The root's id_pack name is this module's class name; stock clients INSPECT it and find
-the same five names. Standard library only, CPython 3.8+; never imports ``rpyc``.
+The root's id_pack name is this module's class name. Stock clients INSPECT it and
+find the same five names. Stock clients' ``conn.teleport`` and
+``rpyc.classic.deliver`` import ``rpyc.utils.teleportation`` and ``rpyc.lib.compat``
+on the server: when rpyc is not installed there, ``getmodule`` serves this engine's
+equivalents under those names. ``rpyc.classic.pm`` does not work against this
+server, because the server connection keeps no ``_last_traceback``.
+
+Standard library only, CPython 3.8+. Never imports ``rpyc``.
 """
 
 from __future__ import annotations
@@ -144,7 +152,9 @@ class ModuleNamespace:
         try:
             return self[name]
         except ImportError as exc:
-            raise AttributeError(f"remote module {name!r} cannot be imported: {exc}") from exc
+            raise AttributeError(
+                f"remote module {name!r} cannot be imported: {exc}"
+            ) from exc
 
     def __contains__(self, name: object) -> bool:
         finder = self._cache["importlib.util"]._find_spec_from_path
@@ -164,7 +174,7 @@ class MasterService(Service):
 
 
 def install_classic_helpers(conn: Any, slave: Any) -> None:
-    """Set ``modules, eval, execute, namespace, builtins, builtin, teleport`` on ``conn``.
+    """Install the classic helpers (``modules``, ``eval``, ``teleport``...) on ``conn``.
 
     Args:
         conn: the connection whose peer serves a classic root.
@@ -202,4 +212,3 @@ class _NoSlave(VoidService):
 
 class ClassicClient(MasterService, _NoSlave):
     """A classic client that exposes nothing to the server."""
-

@@ -59,7 +59,7 @@ def test_function_forms(conn):
 
 def test_module_namespace_errors(conn):
     with pytest.raises(AttributeError, match="no_such_module_rpyc_engine"):
-        conn.modules.no_such_module_rpyc_engine
+        conn.modules.no_such_module_rpyc_engine  # noqa: B018
     with pytest.raises(ImportError):
         conn.modules["no_such_module_rpyc_engine"]
     assert "json" in conn.modules
@@ -220,7 +220,9 @@ def _other_interpreter():
     return None
 
 
-@pytest.mark.skipif(_other_interpreter() is None, reason="no second CPython version installed")
+@pytest.mark.skipif(
+    _other_interpreter() is None, reason="no second CPython version installed"
+)
 def test_teleport_to_other_version_refused():
     argv = [_other_interpreter(), "-m", "rpyc_engine", "serve", "--classic", "--stdio"]
     conn = classic.connect_subproc(server_argv=argv)
@@ -230,8 +232,8 @@ def test_teleport_to_other_version_refused():
         with pytest.raises(TeleportError) as info:
             conn.teleport(add_pid)
         message = str(info.value)
-        assert "CPython %d.%d" % sys.version_info[:2] in message
-        assert "CPython %d.%d" % peer in message
+        assert "CPython {}.{}".format(*sys.version_info[:2]) in message
+        assert "CPython {}.{}".format(*peer) in message
         conn.execute("def add_pid(x):\n    import os\n    return os.getpid() + x")
         assert conn.eval("add_pid(0)") == conn.proc.pid
     finally:

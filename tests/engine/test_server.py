@@ -88,7 +88,7 @@ def test_port_unset_until_listening():
     assert not thread.is_alive()
 
 
-def test_default_hostname_is_loopback(make_server):
+def test_default_hostname_is_loopback():
     server = ThreadedServer(EchoService, port=0)
     try:
         server.start_in_thread()
@@ -97,8 +97,9 @@ def test_default_hostname_is_loopback(make_server):
         server.close()
 
 
-def test_calls_and_connection_config(make_server, closing):
-    server = make_server()
+@pytest.mark.parametrize("server_class", [ThreadedServer, ThreadPoolServer])
+def test_calls_and_connection_config(server_class, make_server, closing):
+    server = make_server(server_class)
     conn = closing(connect("127.0.0.1", server.port))
     assert conn.root.echo((1, "a")) == (1, "a")
     credentials, endpoints, connid = conn.root.facts()
@@ -112,8 +113,7 @@ def test_calls_and_connection_config(make_server, closing):
 def test_accepted_socket_has_nodelay(make_server, closing):
     server = make_server()
     conn = closing(connect("127.0.0.1", server.port))
-    getconn_sock = conn.root.facts  # one round trip so the server has accepted
-    getconn_sock()
+    conn.root.facts()  # one round trip, so the server has accepted the client
     with server._lock:
         socks = list(server._clients.values())
     assert socks
@@ -135,7 +135,10 @@ def test_close_joins_every_thread(closing):
         conns[0].root.echo(1)
 
 
-def test_authenticator_rejection_keeps_serving(make_server, closing, caplog):
+@pytest.mark.parametrize("server_class", [ThreadedServer, ThreadPoolServer])
+def test_authenticator_rejection_keeps_serving(
+    server_class, make_server, closing, caplog
+):
     def authenticator(sock):
         token = sock.recv(1)
         if token != b"Y":
@@ -143,7 +146,7 @@ def test_authenticator_rejection_keeps_serving(make_server, closing, caplog):
         return sock, "user:alice"
 
     caplog.set_level(logging.INFO, logger="rpyc_engine.server")
-    server = make_server(authenticator=authenticator)
+    server = make_server(server_class, authenticator=authenticator)
     rejected = socket.create_connection(("127.0.0.1", server.port), timeout=10)
     rejected.sendall(b"N")
     assert rejected.recv(1) == b""  # the server hung up
@@ -156,8 +159,9 @@ def test_authenticator_rejection_keeps_serving(make_server, closing, caplog):
     assert "rejected by authenticator: bad token b'N'" in caplog.text
 
 
-def test_protocol_error_affects_one_client(make_server, closing):
-    server = make_server()
+@pytest.mark.parametrize("server_class", [ThreadedServer, ThreadPoolServer])
+def test_protocol_error_affects_one_client(server_class, make_server, closing):
+    server = make_server(server_class)
     good = closing(connect("127.0.0.1", server.port))
     assert good.root.echo(1) == 1
     bad = socket.create_connection(("127.0.0.1", server.port), timeout=10)
@@ -282,3 +286,68 @@ def test_lifecycle_is_logged(make_server, closing, caplog):
     assert "accepted" in text
     assert "disconnected" in text
     assert "stopped" in text
+
+
+def test_ipv6_loopback(closing):
+    if not socket.has_ipv6:
+        pytest.skip("this Python has no IPv6 support")
+    server = ThreadedServer(EchoService, hostname="::1", port=0)
+    try:
+        server.start_in_thread()
+    except OSError as exc:
+        pytest.skip(f"no IPv6 loopback here: {exc}")
+    try:
+        conn = closing(connect("::1", server.port, ipv6=True))
+        assert conn.root.echo("v6") == "v6"
+    finally:
+        server.close()
+
+
+def test_authenticator_error_is_logged(make_server, closing, caplog):
+    def broken(sock):
+        raise RuntimeError("authenticator bug")
+
+    caplog.set_level(logging.INFO, logger="rpyc_engine.server")
+    server = make_server(authenticator=broken)
+    client = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+    assert client.recv(1) == b""
+    client.close()
+    assert "authenticator failed" in caplog.text
+    assert "authenticator bug" in caplog.text
+
+
+class CountingService(Service):
+    def __init__(self):
+        self.connects = 0
+
+    def on_connect(self, conn):
+        self.connects += 1
+
+    def exposed_count(self):
+        return self.connects
+
+
+def test_service_instance_is_shared(closing):
+    shared = CountingService()
+    server = ThreadedServer(shared, hostname="127.0.0.1", port=0)
+    server.start_in_thread()
+    try:
+        first = closing(connect("127.0.0.1", server.port))
+        assert first.root.count() == 1
+        second = closing(connect("127.0.0.1", server.port))
+        assert second.root.count() == 2
+        assert shared.connects == 2
+    finally:
+        server.close()
+
+
+def test_service_class_gets_instance_per_connection(closing):
+    server = ThreadedServer(CountingService, hostname="127.0.0.1", port=0)
+    server.start_in_thread()
+    try:
+        first = closing(connect("127.0.0.1", server.port))
+        second = closing(connect("127.0.0.1", server.port))
+        assert first.root.count() == 1
+        assert second.root.count() == 1
+    finally:
+        server.close()

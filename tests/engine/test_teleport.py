@@ -63,7 +63,9 @@ def test_roundtrip_defaults_and_kwdefaults():
 
 def test_roundtrip_nested_code_objects():
     exported = export_function(with_nested)
-    nested = [c for c in exported[4][7] if isinstance(c, tuple) and c[:1] == (CODE_MAGIC,)]
+    nested = [
+        c for c in exported[4][7] if isinstance(c, tuple) and c[:1] == (CODE_MAGIC,)
+    ]
     assert nested, "the inner function's code should travel as a marked tuple"
     func = import_function(exported, {}, def_=False)
     assert func((1, 2)) == (2, 4)
@@ -138,8 +140,14 @@ def test_import_rejects_foreign_layout():
 
 def _other_interpreter():
     """Find an installed CPython whose minor version differs from this one."""
-    mine = "python%d.%d" % local_python_version()
-    for candidate in ("python3.12", "python3.10", "python3.13", "python3.9", "python3.8"):
+    mine = "python{}.{}".format(*local_python_version())
+    for candidate in (
+        "python3.12",
+        "python3.10",
+        "python3.13",
+        "python3.9",
+        "python3.8",
+    ):
         path = shutil.which(candidate)
         # pyenv shims exist for versions that are not active and then fail to run.
         if path and candidate != mine and "/shims/" not in path:
@@ -156,7 +164,9 @@ def _other_interpreter():
     return None
 
 
-@pytest.mark.skipif(_other_interpreter() is None, reason="no second CPython version installed")
+@pytest.mark.skipif(
+    _other_interpreter() is None, reason="no second CPython version installed"
+)
 def test_real_other_interpreter_rejects_tuple():
     exported = export_function(scale)
     script = textwrap.dedent(

@@ -31,6 +31,7 @@ STOCK_SERVER = textwrap.dedent(
     import rpyc
     from rpyc.utils.server import ThreadedServer
     server = ThreadedServer(rpyc.SlaveService, hostname="127.0.0.1", port=0)
+    server._listen()  # stock binds in __init__ but listens only in start()
     print(server.port, flush=True)
     server.start()
     """
@@ -39,7 +40,9 @@ STOCK_SERVER = textwrap.dedent(
 
 def _env():
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [REPO_ROOT, env.get("PYTHONPATH")]))
+    env["PYTHONPATH"] = os.pathsep.join(
+        filter(None, [REPO_ROOT, env.get("PYTHONPATH")])
+    )
     return env
 
 
@@ -66,7 +69,9 @@ def _stop(proc):
 
 @pytest.fixture(scope="module")
 def our_server():
-    proc, port = _start([sys.executable, "-m", "rpyc_engine", "serve", "--classic", "--port", "0"])
+    proc, port = _start(
+        [sys.executable, "-m", "rpyc_engine", "serve", "--classic", "--port", "0"]
+    )
     yield proc, port
     _stop(proc)
 
@@ -75,7 +80,16 @@ def our_server():
 def our_server_without_rpyc():
     # -S leaves site-packages off sys.path, so the server cannot import stock rpyc and
     # must serve its own stand-ins for the rpyc modules stock clients ask for.
-    argv = [sys.executable, "-S", "-m", "rpyc_engine", "serve", "--classic", "--port", "0"]
+    argv = [
+        sys.executable,
+        "-S",
+        "-m",
+        "rpyc_engine",
+        "serve",
+        "--classic",
+        "--port",
+        "0",
+    ]
     proc, port = _start(argv)
     yield proc, port
     _stop(proc)
@@ -186,7 +200,9 @@ def test_stock_client_upload_download(stock_client, tmp_path):
     source = tmp_path / "up.bin"
     source.write_bytes(os.urandom(200_000))
     rpyc.classic.upload(stock_client, str(source), str(tmp_path / "remote.bin"))
-    rpyc.classic.download(stock_client, str(tmp_path / "remote.bin"), str(tmp_path / "back.bin"))
+    rpyc.classic.download(
+        stock_client, str(tmp_path / "remote.bin"), str(tmp_path / "back.bin")
+    )
     assert (tmp_path / "back.bin").read_bytes() == source.read_bytes()
 
 
@@ -223,7 +239,9 @@ def test_our_client_teleport_uses_stock_importer(our_client, stock_server):
     remote = classic.teleport_function(our_client, scaled_pid)
     assert remote(2, offset=0) == stock_server[0].pid * 2
     assert our_client.eval("scaled_pid(1, 1)") == stock_server[0].pid + 1
-    assert our_client.eval("'rpyc_engine.teleport' in __import__('sys').modules") is False
+    assert (
+        our_client.eval("'rpyc_engine.teleport' in __import__('sys').modules") is False
+    )
 
 
 def test_our_client_teleport_rejects_closure(our_client):
@@ -285,6 +303,6 @@ def test_our_client_teleport_version_check(our_client, monkeypatch):
     monkeypatch.setattr(classic, "local_python_version", lambda: (3, 1))
     with pytest.raises(TeleportError) as info:
         classic.teleport_function(our_client, scaled_pid)
-    mine = "%d.%d" % sys.version_info[:2]
+    mine = "{}.{}".format(*sys.version_info[:2])
     assert "CPython 3.1 " in str(info.value)
     assert f"CPython {mine}" in str(info.value)
