@@ -1,0 +1,494 @@
+"""Our client against our server over loopback TCP (and pipes, socket pairs, channels)."""
+
+from __future__ import annotations
+
+import gc
+import os
+import socket
+import threading
+
+import pytest
+from engine_services import CalcService
+
+import rpyc_engine
+from rpyc_engine import (
+    AsyncResultTimeout,
+    BgServingThread,
+    ConnectionClosed,
+    Service,
+    async_,
+)
+from rpyc_engine.drivers.streams import PipeStream
+from rpyc_engine.factory import connect_channel, connect_socket, connect_stream
+
+pytestmark = pytest.mark.timeout(60)
+
+
+@pytest.fixture
+def server(make_server):
+    return make_server(CalcService)
+
+
+@pytest.fixture
+def conn(server, make_client):
+    return make_client(server.port)
+
+
+class ClientService(Service):
+    """What the client offers the server: a callback target."""
+
+    def __init__(self) -> None:
+        self.calls = []
+
+    def exposed_record(self, value):
+        self.calls.append(value)
+        return len(self.calls)
+
+
+def test_root_is_cached_proxy(conn):
+    root = conn.root
+    assert root is conn.root
+    assert "CalcService" in type(root).__name__
+
+
+def test_call_exposed_method(conn):
+    assert conn.root.add(2, 3) == 5
+    assert conn.root.exposed_add("a", "b") == "ab"
+
+
+def test_exposed_decorator(conn):
+    assert conn.root.multiply(6, 7) == 42
+
+
+def test_attribute_value(conn):
+    assert conn.root.value == 42
+
+
+def test_service_name(conn):
+    assert conn.root.get_service_name() == "CALC"
+    assert conn.root.get_service_aliases() == ("CALC",)
+
+
+def test_keyword_arguments(conn):
+    assert conn.root.call(lambda a, b=0: a - b, 10, b=3) == 7
+
+
+def test_callback_into_client(conn):
+    assert conn.root.call(lambda x, y: x * y, 6, 7) == 42
+
+
+def test_server_calls_client_root(server, make_client):
+    client_service = ClientService()
+    conn = make_client(server.port, service=client_service)
+    # The server reaches the client's root while the client waits in a call.
+    assert conn.root.call_client_root("record", "hi") == 1
+    assert client_service.calls == ["hi"]
+
+
+def test_nested_callbacks(conn):
+    root = conn.root
+
+    def step(depth):
+        return root.nested(step, depth)
+
+    assert root.nested(step, 6) == (
+        "level", 6, ("level", 5, ("level", 4, ("level", 3, ("level", 2, ("level", 1, "bottom"))))),
+    )
+
+
+def test_remote_exception_has_traceback(conn):
+    with pytest.raises(ValueError) as info:
+        conn.root.fail("bad value")
+    text = str(info.value)
+    assert text.startswith("bad value")
+    assert "Remote Traceback (1)" in text
+    assert "exposed_fail" in text
+
+
+def test_custom_exception_keeps_name(conn):
+    with pytest.raises(Exception) as info:
+        conn.root.fail_custom("oops")
+    assert type(info.value).__name__.endswith("CustomError")
+    assert "oops" in str(info.value)
+
+
+def test_callback_exception_travels_back(conn):
+    def callback():
+        raise KeyError("from the client")
+
+    with pytest.raises(KeyError) as info:
+        conn.root.call(callback)
+    text = str(info.value)
+    assert "from the client" in text
+    # The client's own traceback went to the server and came back inside the server's.
+    assert "Remote Traceback (2)" in text
+    assert "callback" in text
+
+
+def test_list_proxy_protocols(conn):
+    remote = conn.root.make_list(5)
+    assert isinstance(remote, list)
+    assert len(remote) == 5
+    assert 3 in remote
+    assert 9 not in remote
+    assert remote[2] == 2
+    assert list(remote[1:3]) == [1, 2]
+    assert list(remote) == [0, 1, 2, 3, 4]
+
+
+def test_list_proxy_mutation_refused(conn):
+    remote = conn.root.make_list(2)
+    with pytest.raises(AttributeError, match="cannot access 'append'"):
+        remote.append(3)
+
+
+def test_dict_proxy(conn):
+    remote = conn.root.make_dict()
+    assert remote["a"] == 1
+    assert len(remote) == 2
+    assert sorted(remote) == ["a", "b"]
+
+
+def test_iterator_proxy(conn):
+    assert list(conn.root.counter(4)) == [0, 1, 2, 3]
+
+
+def test_mixed_tuple(conn):
+    number, remote_list, text = conn.root.mixed_tuple()
+    assert number == 1
+    assert text == "three"
+    assert list(remote_list) == [2]
+
+
+def test_tuple_with_reference_round_trip(conn):
+    local = [1, 2]
+    value = conn.root.echo((1, local))
+    assert value[0] == 1
+    assert value[1] is local
+
+
+def test_proxy_identity_is_kept(conn):
+    root = conn.root
+    assert root.echo(root) is root
+
+
+def test_context_manager(conn):
+    root = conn.root
+    with root.context() as ctx:
+        assert ctx.events() == ("enter",)
+    assert ctx.events() == ("enter", ("exit", None))
+
+
+def test_context_manager_sees_exception(conn):
+    root = conn.root
+    with pytest.raises(ZeroDivisionError):
+        with root.context() as ctx:
+            1 / 0
+    assert ctx.events() == ("enter", ("exit", "ZeroDivisionError"))
+
+
+def test_context_manager_suppresses(conn):
+    with conn.root.context(True) as ctx:
+        raise ValueError("suppressed by the remote __exit__")
+    assert ctx.events()[-1] == ("exit", "ValueError")
+
+
+def test_isinstance_between_engines(conn):
+    root = conn.root
+    box_class = root.Box
+    assert isinstance(root.make_box(1), box_class)
+    assert isinstance(root.make_subbox(1), box_class)
+    assert not isinstance(root.make_list(1), box_class)
+    assert not isinstance(box_class, box_class)
+    assert isinstance(5, root.echo(int))
+
+
+def test_issubclass_same_remote_class(conn):
+    root = conn.root
+    assert issubclass(root.Box, root.Box)
+    assert not issubclass(int, root.Box)
+
+
+def test_issubclass_needs_subclasscheck_access(conn, make_server, make_client):
+    # Between different classes the owner runs __subclasscheck__, which the default
+    # access rule refuses and a permissive one allows.
+    with pytest.raises(AttributeError, match="cannot access '__subclasscheck__'"):
+        issubclass(conn.root.SubBox, conn.root.Box)
+    open_server = make_server(CalcService, {"allow_all_attrs": True})
+    root = make_client(open_server.port).root
+    assert issubclass(root.SubBox, root.Box)
+    assert not issubclass(root.Box, root.SubBox)
+
+
+def test_remote_class_construction(conn):
+    box = conn.root.Box(7)
+    assert box.get() == 7
+
+
+def test_dir_repr_str_hash(conn):
+    box = conn.root.make_box("x")
+    assert "exposed_get" in dir(box)
+    assert repr(box) == "Box('x')"
+    assert str(box) == "box of x"
+    assert hash(box) == hash("x")
+
+
+def test_comparisons(conn):
+    root = conn.root
+    assert root.make_box(1) == root.make_box(1)
+    assert root.make_box(1) != root.make_box(2)
+    assert root.make_list(2) < root.make_list(3)
+    # A local list is a reference on the peer, so list.__eq__ there returns
+    # NotImplemented, and Python falls back to identity here (stock behaves the same).
+    assert root.make_list(2) != [0, 1]
+
+
+def test_large_payloads(conn):
+    size = 5 * 1024 * 1024
+    blob = conn.root.blob(size)
+    assert len(blob) == size
+    random_data = os.urandom(3 * 1024 * 1024)
+    assert conn.root.echo(random_data) == random_data
+    assert conn.root.length(random_data) == len(random_data)
+
+
+def test_large_tuple(conn):
+    data = tuple(range(100_000))
+    assert conn.root.echo(data) == data
+
+
+def test_releases_drain_export_table(server, conn):
+    (server_side,) = server.wait_connections(1)
+    root = conn.root
+    baseline = len(server_side._exports)
+    proxies = [root.make_list(3) for _ in range(300)]
+    assert len(server_side._exports) >= baseline + 300
+    del proxies
+    gc.collect()
+    conn.ping()
+    assert len(server_side._exports) == baseline
+
+
+def test_server_releases_client_objects(server, conn):
+    root = conn.root
+    baseline = len(conn._exports)
+    for index in range(100):
+        root.keep(lambda index=index: index)
+    assert len(conn._exports) == baseline + 100
+    assert list(root.call_kept()) == list(range(100))
+    root.drop()
+    assert len(conn._exports) == baseline
+
+
+def test_export_counts_match_transmissions(server, conn):
+    (server_side,) = server.wait_connections(1)
+    root = conn.root
+    box = root.make_box(1)
+    for _ in range(5):
+        assert root.echo(box) is box
+    box_id = rpyc_engine.netref.get_id_pack(box)
+    assert server_side._exports._entries[box_id][1] == 6
+    del box
+    gc.collect()
+    conn.ping()
+    assert box_id not in server_side._exports._entries
+
+
+def test_many_threads_one_connection(conn):
+    root = conn.root
+    add = root.add
+    errors = []
+    results = {}
+
+    def worker(number):
+        try:
+            total = 0
+            for index in range(200):
+                total += add(index, number)
+                if index % 50 == 0:
+                    assert root.call(lambda: number) == number
+            results[number] = total
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(number,)) for number in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(50)
+    assert not errors
+    assert all(not thread.is_alive() for thread in threads)
+    assert results == {number: sum(range(200)) + 200 * number for number in range(8)}
+
+
+def test_async_call(conn):
+    result = async_(conn.root.sleep)(0.1, "done")
+    assert result.value == "done"
+    assert result.ready
+    assert not result.error
+
+
+def test_async_callback(conn):
+    seen = []
+    result = async_(conn.root.add)(1, 2)
+    result.add_callback(lambda res: seen.append(res.value))
+    result.wait(10)
+    assert seen == [3]
+
+
+def test_async_error(conn):
+    result = async_(conn.root.fail)("async failure")
+    result.wait(10)
+    assert result.error
+    with pytest.raises(ValueError, match="async failure"):
+        result.value
+
+
+def test_async_refuses_local_function():
+    with pytest.raises(TypeError, match="needs a proxy"):
+        async_(len)
+
+
+def test_sync_timeout_then_connection_still_works(server, make_client):
+    conn = make_client(server.port, config={"sync_request_timeout": 0.2})
+    root = conn.root
+    with pytest.raises(AsyncResultTimeout):
+        root.sleep(1.0, "late")
+    # The server answers the ping after the sleep; the late reply is dropped on the way.
+    conn.ping("still open", timeout=30)
+
+
+def test_async_expiry(conn):
+    result = async_(conn.root.sleep)(1.0)
+    result.set_expiry(0.1)
+    with pytest.raises(AsyncResultTimeout):
+        result.value
+
+
+def test_ping(conn):
+    conn.ping()
+    conn.ping("custom data")
+
+
+def test_close_by_client(server, conn):
+    conn.root.add(1, 1)
+    (server_side,) = server.wait_connections(1)
+    conn.close()
+    assert conn.closed
+    for thread in server.threads:
+        thread.join(10)
+    assert server_side.closed
+    with pytest.raises(ConnectionClosed):
+        conn.root.add(1, 1)
+
+
+def test_waiter_gets_connection_closed(server, conn):
+    root = conn.root
+    (server_side,) = server.wait_connections(1)
+    errors = []
+
+    def waiter():
+        try:
+            root.sleep(2)
+        except BaseException as exc:
+            errors.append(exc)
+
+    thread = threading.Thread(target=waiter)
+    thread.start()
+    threading.Timer(0.2, server_side._driver.stream.close).start()
+    thread.join(20)
+    assert not thread.is_alive()
+    assert len(errors) == 1
+    assert isinstance(errors[0], ConnectionClosed)
+    assert isinstance(errors[0], EOFError)
+
+
+def test_close_is_idempotent(conn):
+    conn.close()
+    conn.close()
+    assert conn.closed
+
+
+def test_on_connect_and_disconnect():
+    events = []
+
+    class Watcher(Service):
+        def on_connect(self, conn):
+            events.append(("connect", conn.connid))
+
+        def on_disconnect(self, conn):
+            events.append(("disconnect", conn.connid))
+
+    left, right = socket.socketpair()
+    server_side = connect_socket(left, Watcher)
+    client = connect_socket(right)
+    thread = threading.Thread(target=server_side.serve_all)
+    thread.start()
+    client.ping()
+    client.close()
+    thread.join(10)
+    assert events == [("connect", server_side.connid), ("disconnect", server_side.connid)]
+
+
+def test_socketpair_vertical_slice():
+    left, right = socket.socketpair()
+    server_side = connect_socket(left, CalcService)
+    client = connect_socket(right)
+    thread = threading.Thread(target=server_side.serve_all)
+    thread.start()
+    try:
+        root = client.root
+        assert root.add(1, 2) == 3
+        assert root.call(lambda value: value + 1, 41) == 42
+    finally:
+        client.close()
+        thread.join(10)
+    assert not thread.is_alive()
+
+
+def test_pipe_streams():
+    client_stream, server_stream = PipeStream.create_pair()
+    server_side = connect_stream(server_stream, CalcService)
+    client = connect_stream(client_stream)
+    thread = threading.Thread(target=server_side.serve_all)
+    thread.start()
+    try:
+        assert client.root.add(20, 22) == 42
+        assert client.root.call(lambda: "via pipes") == "via pipes"
+        assert len(client.root.blob(100_000)) == 100_000
+    finally:
+        client.close()
+        thread.join(10)
+    assert not thread.is_alive()
+
+
+def test_channel_stream():
+    # A socket has recv/sendall/close/fileno, the interface paramiko channels offer.
+    left, right = socket.socketpair()
+    server_side = connect_channel(left, CalcService)
+    client = connect_channel(right)
+    thread = threading.Thread(target=server_side.serve_all)
+    thread.start()
+    try:
+        assert client.root.add(1, 2) == 3
+    finally:
+        client.close()
+        thread.join(10)
+    assert not thread.is_alive()
+
+
+def test_background_serving_thread(server, make_client):
+    client_service = ClientService()
+    conn = make_client(server.port, service=client_service)
+    (server_side,) = server.wait_connections(1)
+    conn.root.keep(conn.root)  # make sure the connection is in use
+    bg = BgServingThread(conn)
+    try:
+        # The server calls the client while no client thread waits for a reply.
+        result = async_(server_side.root.record)("from server")
+        result.wait(10)
+        assert result.value == 1
+    finally:
+        bg.stop()
+    assert not bg.active
+    assert client_service.calls == ["from server"]
