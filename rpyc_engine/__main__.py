@@ -10,7 +10,7 @@ Usage::
 The server prints its bound TCP port (or its Unix socket path) as the first line on
 stdout once it listens, so ``--port 0`` can be used to pick a free port. It then serves
 until SIGINT or SIGTERM and exits with status 0. With ``--stdio`` it serves exactly one
-connection over its own stdin and stdout and exits when that connection closes; nothing
+connection over its own stdin and stdout and exits when that connection closes. Nothing
 else is written to stdout in that mode.
 
 What is served:

@@ -7,11 +7,11 @@ They work against this engine's classic server and against stock rpyc 6 classic
 servers.
 
 .. warning::
-   A classic server gives whoever connects full control of its machine, and a classic
-   client gives the server full control of the client's objects (both sides relax their
-   config). Connect only to servers you trust, over loopback, a Unix socket, stdio, an
-   SSH tunnel or TLS. ``obtain`` and ``download`` also trust the peer: ``obtain``
-   unpickles the peer's bytes, which can run any code.
+   A classic server gives every client that connects full control of its machine,
+   and a classic client gives the server full control of the client's objects,
+   because both sides relax their config. Connect only to servers you trust, over
+   loopback, a Unix socket, stdio, an SSH tunnel or TLS. ``obtain`` and ``download``
+   also trust the peer: ``obtain`` unpickles the peer's bytes, which can run any code.
 
 Standard library only, CPython 3.8+; never imports ``rpyc``.
 """
@@ -19,6 +19,7 @@ Standard library only, CPython 3.8+; never imports ``rpyc``.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import pickle
 import posixpath
@@ -31,6 +32,7 @@ import uuid
 from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence
 
 from rpyc_engine import factory
+from rpyc_engine.protocol.errors import ConnectionClosed
 from rpyc_engine.services.classic import ClassicService, SlaveService
 from rpyc_engine.teleport import TeleportError, export_function, local_python_version
 
@@ -56,6 +58,8 @@ __all__ = [
     "unix_connect",
     "upload",
 ]
+
+_log = logging.getLogger(__name__)
 
 DEFAULT_SERVER_PORT = 18812
 DEFAULT_SERVER_SSL_PORT = 18821
@@ -119,7 +123,26 @@ def connect_pipes(input: Any, output: Any) -> Any:
 
 
 def _default_server_argv() -> List[str]:
-    return [sys.executable, "-m", "rpyc_engine", "serve", "--classic", "--stdio"]
+    # WARNING keeps the child's lifecycle lines off the parent's stderr.
+    return [
+        sys.executable,
+        "-m",
+        "rpyc_engine",
+        "serve",
+        "--classic",
+        "--stdio",
+        "--log-level",
+        "WARNING",
+    ]
+
+
+def _stop_child(proc: subprocess.Popen) -> int:
+    """Return the child's exit status, killing it if it does not exit within 5 s."""
+    try:
+        return proc.wait(5)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        return proc.wait()
 
 
 def _child_env() -> Dict[str, str]:
@@ -145,6 +168,11 @@ class _SubprocessClassicService(ClassicService):
         try:
             self._proc.wait(SUBPROCESS_EXIT_TIMEOUT)
         except subprocess.TimeoutExpired:
+            _log.warning(
+                "classic server child %d still running %.0f s after close, killing it",
+                self._proc.pid,
+                SUBPROCESS_EXIT_TIMEOUT,
+            )
             self._proc.kill()
             self._proc.wait()
         super().on_disconnect(conn)
@@ -171,9 +199,14 @@ def connect_subproc(server_argv: Optional[Sequence[str]] = None) -> Any:
         conn = factory.connect_pipes(
             proc.stdout, proc.stdin, _SubprocessClassicService(proc)
         )
+    except ConnectionClosed as exc:
+        status = _stop_child(proc)
+        raise ConnectionClosed(
+            f"the classic server {argv[0]!r} exited with status {status} before the "
+            "connection was set up; its error output is on this process's stderr"
+        ) from exc
     except BaseException:
-        proc.kill()
-        proc.wait()
+        _stop_child(proc)
         raise
     conn.proc = proc
     return conn

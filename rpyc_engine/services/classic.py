@@ -8,7 +8,7 @@
    its owner can open, over stdin/stdout, through an SSH tunnel, or behind an
    authenticator (TLS with client certificates). Nothing in this package starts a
    classic server on a reachable address by default, and the command line rejects
-   such an address unless told so explicitly.
+   such an address unless ``--i-understand-classic-is-full-access`` is given.
 
 * ``SlaveService`` is the classic server root. It serves the stock classic client's
   requests: ``execute(text)``, ``eval(text)``, ``getmodule(name)``, ``getconn()``
@@ -129,7 +129,7 @@ class ModuleNamespace:
     """``conn.modules``: remote modules by attribute or item, cached per connection.
 
     ``modules.os`` and ``modules["os.path"]`` call the peer's ``getmodule``;
-    ``"json" in modules`` asks the peer whether the module can be imported, without
+    ``"json" in modules`` checks on the peer whether the module can be imported, without
     importing it.
     """
 

@@ -204,6 +204,12 @@ def test_connect_subproc_child_exits_when_parent_hangs_up():
     conn.close()
 
 
+def test_connect_subproc_failing_child_reported():
+    argv = [sys.executable, "-c", "import sys; sys.exit(7)"]
+    with pytest.raises(EOFError, match="exited with status 7"):
+        classic.connect_subproc(server_argv=argv)
+
+
 def _other_interpreter():
     pyenv = os.path.expanduser("~/.pyenv/versions")
     mine = sys.version_info[:2]

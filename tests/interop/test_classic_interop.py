@@ -170,6 +170,17 @@ def test_stock_client_inspects_our_root(stock_client):
     assert root.getmodule(("os", "path")).sep == "/"
 
 
+def test_stock_client_root_access_rules(stock_client):
+    root = stock_client.root
+    assert root.getmodule(("sys",)).platform == sys.platform
+    with pytest.raises(AttributeError, match="access denied"):
+        root.namespace = {}
+    server_conn = root._conn
+    assert server_conn.closed is False
+    assert "json" in stock_client.modules
+    assert "no_such_module_rpyc_engine" not in stock_client.modules
+
+
 def test_stock_client_sees_remote_exceptions(stock_client):
     with pytest.raises(ZeroDivisionError) as info:
         stock_client.eval("1/0")
