@@ -3,7 +3,8 @@
 `start_sshd()` runs Debian's ``/usr/sbin/sshd -D -e -f <own config>`` on a free port with
 its own host key, a throwaway user key and, when the tests run as root, a dedicated login
 user (``rpyc-explorer-test``) with a random password. Nothing outside its temporary
-directory is touched, apart from creating that user once and ``/run/sshd`` (the
+directory is touched, apart from creating that user and its password file
+(``/run/rpyc-explorer-test.password``, root only) once, and ``/run/sshd`` (the
 privilege-separation directory sshd requires). As a non-root user the server can only
 log in that same user, and password login is unavailable.
 
@@ -37,6 +38,7 @@ from typing import Any, Iterator, Sequence
 
 SSHD = "/usr/sbin/sshd"
 TEST_USER = "rpyc-explorer-test"
+PASSWORD_FILE = "/run/rpyc-explorer-test.password"
 START_TIMEOUT = 10.0
 
 
@@ -169,8 +171,13 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
-def _ensure_test_user(password: str) -> pwd.struct_passwd:
-    """Create the dedicated login user if missing and set a fresh password."""
+def _ensure_test_user() -> tuple:
+    """Create the dedicated login user if missing; return its entry and password.
+
+    The password is random, set once through chpasswd (on stdin, so it is on no command
+    line) and kept in a root-only file under /run, so concurrent test sessions share it
+    instead of resetting each other's.
+    """
     try:
         entry = pwd.getpwnam(TEST_USER)
     except KeyError:
@@ -180,7 +187,12 @@ def _ensure_test_user(password: str) -> pwd.struct_passwd:
             capture_output=True,
         )
         entry = pwd.getpwnam(TEST_USER)
-    # chpasswd reads "user:password" on stdin, so the password is on no command line.
+    try:
+        descriptor = os.open(PASSWORD_FILE, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        with open(PASSWORD_FILE) as stored:
+            return entry, stored.read().strip()
+    password = secrets.token_urlsafe(18)
     subprocess.run(
         ["chpasswd"],
         input=f"{TEST_USER}:{password}\n",
@@ -188,7 +200,9 @@ def _ensure_test_user(password: str) -> pwd.struct_passwd:
         check=True,
         capture_output=True,
     )
-    return entry
+    with os.fdopen(descriptor, "w") as stored:
+        stored.write(password + "\n")
+    return entry, password
 
 
 def _keygen(path: Path, comment: str) -> str:
@@ -244,9 +258,9 @@ def _wait_listening(process: subprocess.Popen, port: int) -> None:
 def start_sshd() -> SshServer:
     """Start a throwaway sshd on 127.0.0.1 and return its handle; call ``stop()``."""
     as_root = os.geteuid() == 0
-    password = secrets.token_urlsafe(18) if as_root else None
+    password = None
     if as_root:
-        entry = _ensure_test_user(password)
+        entry, password = _ensure_test_user()
         os.makedirs("/run/sshd", mode=0o755, exist_ok=True)
     else:
         entry = pwd.getpwuid(os.geteuid())

@@ -23,6 +23,7 @@ from rpyc_engine.deploy.bootstrap import EXIT_BAD_PAYLOAD, bootstrap_source, enc
 from rpyc_engine.deploy.bundle import server_bundle
 from rpyc_engine.deploy.errors import (
     CLOSING,
+    CONNECTING,
     FINDING_PYTHON,
     HANDSHAKE,
     STARTING,
@@ -36,6 +37,8 @@ from rpyc_engine.deploy.errors import (
 from rpyc_engine.deploy.probe import EXIT_NO_PYTHON, parse_report, probe_argv, tried_names
 from rpyc_engine.deploy.transport import (
     Transport,
+    alias_is_default,
+    is_machine,
     machine_alias,
     signal_name,
     start_transport,
@@ -91,7 +94,10 @@ class DeployedServer:
 
     Args:
         machine: plumbum's ``local``, an ``SshMachine`` or a ``ParamikoMachine``.
-            ``close()`` does not close it (stock rpyc does); the caller owns it.
+            ``close()`` does not close it (stock rpyc does); the caller owns it. It may
+            also be a function without arguments that returns such a machine: then it
+            is called here (a failure is a `DeployError` in phase ``"connecting"``),
+            and the deployment owns that machine and closes it in ``close()``.
         python_executable: interpreter name or path to use on the machine; ``None``
             probes ``python3.14`` … ``python3.8``, ``python3`` and ``python``.
         service: the service the server exposes, as a class or a dotted name; it must
@@ -126,7 +132,9 @@ class DeployedServer:
         cancel_event: Optional[threading.Event] = None,
         alias: Optional[str] = None,
     ) -> None:
-        self.machine = machine
+        self._owns_machine = callable(machine) and not is_machine(machine)
+        self._machine_factory = machine if self._owns_machine else None
+        self.machine = None if self._owns_machine else machine
         self.alias = alias or machine_alias(machine)
         self.service = service_name(service)
         self.python_override = python_executable
@@ -259,8 +267,18 @@ class DeployedServer:
             return self.leftovers
         self._stop_heartbeat.set()
         self._close_connections()
-        self.leftovers = self._shutdown(timeout)
+        try:
+            self.leftovers = self._shutdown(timeout)
+        finally:
+            self._close_owned_machine()
         return self.leftovers
+
+    def _close_owned_machine(self) -> None:
+        if self._owns_machine and self.machine is not None:
+            try:
+                self.machine.close()
+            except Exception as exc:  # closing a broken machine must not hide leftovers
+                logger.warning("%s: closing the machine failed: %s", self.alias, exc)
 
     def __enter__(self) -> DeployedServer:
         return self
@@ -283,6 +301,8 @@ class DeployedServer:
             self._progress(phase, fraction, detail)
         except Exception:
             logger.exception("%s: progress callback failed in phase %s", self.alias, phase)
+        # The callback is where a UI usually cancels: stop in the phase it was shown.
+        self._check_cancel()
 
     def _cancelled(self) -> DeployCancelled:
         return DeployCancelled(self.alias, self._phase, "the deploy was cancelled")
@@ -291,7 +311,26 @@ class DeployedServer:
         if self._cancel.is_set():
             raise self._cancelled()
 
+    def _connect_machine(self) -> None:
+        assert self._machine_factory is not None
+        self._report(CONNECTING, None, "opening the machine")
+        try:
+            machine = self._machine_factory()
+        except Exception as exc:  # plumbum and paramiko raise many unrelated types
+            raise DeployError(
+                self.alias,
+                CONNECTING,
+                f"opening the machine failed: {type(exc).__name__}: {exc}",
+                hint="Check the host name, port, user and credentials",
+            ) from exc
+        with self._lock:
+            self.machine = machine
+        if alias_is_default(self.alias):
+            self.alias = machine_alias(machine)
+
     def _deploy(self, deadline: float, connect_timeout: float) -> None:
+        if self._owns_machine:
+            self._connect_machine()
         names = tried_names(self.python_override)
         self._report(FINDING_PYTHON, None, "trying " + ", ".join(names))
         self._check_cancel()
@@ -320,6 +359,7 @@ class DeployedServer:
         version = ".".join(map(str, self.python_version or ()))
         self._report(HANDSHAKE, None, f"Python {version} at {self.python}, pid {self.remote_pid}")
         self._handshake(deadline)
+        self._check_cancel()
         if self.heartbeat > 0:
             threading.Thread(
                 target=self._send_heartbeats, name=f"deploy-heartbeat-{self.alias}", daemon=True
@@ -441,6 +481,7 @@ class DeployedServer:
             self.leftovers = self._shutdown(None)
         except Exception:
             logger.exception("%s: cleanup after the failed deploy failed", self.alias)
+        self._close_owned_machine()
 
     def _close_connections(self) -> None:
         with self._lock:
@@ -455,9 +496,10 @@ class DeployedServer:
         transport = self._transport
         if transport is None:
             return ()
-        if self._mux is not None:
-            self._mux.send_control(mux.SHUTDOWN)
-        transport.close_stdin()
+        # On its own thread: a write can block when the remote side stopped reading.
+        threading.Thread(
+            target=self._request_exit, args=(transport,), name=f"deploy-close-{self.alias}"
+        ).start()
         started = time.monotonic()
         status = transport.wait(CLOSE_WAIT if timeout is None else timeout)
         timed_out = status is None
@@ -480,6 +522,11 @@ class DeployedServer:
                 leftovers=leftovers,
             )
         return leftovers
+
+    def _request_exit(self, transport: Transport) -> None:
+        if self._mux is not None and self._hello.is_set():
+            self._mux.send_control(mux.SHUTDOWN)
+        transport.close_stdin()
 
     def _find_leftovers(self, status: Optional[int], timed_out: bool) -> Tuple[Leftover, ...]:
         transport = self._transport

@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional, Sequence, Tuple
 
+# Only when DeployedServer is given a machine factory: creating the machine.
+CONNECTING = "connecting"
 FINDING_PYTHON = "finding-python"
 UPLOADING = "uploading"
 STARTING = "starting"
@@ -57,8 +59,8 @@ class DeployError(Exception):
 
     Attributes:
         host: alias of the machine, e.g. ``ssh://user@example.org``.
-        phase: ``"finding-python"``, ``"uploading"``, ``"starting"``, ``"handshake"`` or
-            ``"closing"``.
+        phase: ``"connecting"``, ``"finding-python"``, ``"uploading"``, ``"starting"``,
+            ``"handshake"`` or ``"closing"``.
         reason: what went wrong, in one sentence.
         hint: what to try next (may be empty).
         stderr_tail: the last lines of the remote stderr, already cut.

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import abc
 import collections
+import functools
 import logging
 import os
 import shlex
@@ -220,10 +221,39 @@ class ParamikoTransport(Transport):
 
 
 def machine_alias(machine: Any) -> str:
-    """Return a short name for log lines and errors: ``ssh://user@host``, ``local``."""
+    """Return a short name for log lines and errors: ``ssh://user@host``, ``local``.
+
+    A machine factory (a function that returns a machine) is named after the function
+    until the machine exists.
+    """
     if _is_local(machine):
         return "local"
-    return str(machine)
+    if is_machine(machine):
+        return str(machine)
+    if isinstance(machine, functools.partial):
+        # Only the host, port and user: other arguments may hold a password.
+        shown = [repr(arg) for arg in machine.args if isinstance(arg, (str, int))]
+        shown += [
+            f"{key}={machine.keywords[key]!r}"
+            for key in ("host", "user", "port")
+            if key in machine.keywords
+        ]
+        name = getattr(machine.func, "__qualname__", "factory")
+        return f"{_FACTORY_PREFIX}{name}({', '.join(shown)})>"
+    return f"{_FACTORY_PREFIX}{getattr(machine, '__qualname__', type(machine).__name__)}>"
+
+
+_FACTORY_PREFIX = "<machine from "
+
+
+def alias_is_default(alias: str) -> bool:
+    """Return True for the provisional alias `machine_alias` gives a machine factory."""
+    return alias.startswith(_FACTORY_PREFIX)
+
+
+def is_machine(machine: Any) -> bool:
+    """Return True for a plumbum machine this package can deploy to."""
+    return _is_local(machine) or _is_paramiko(machine) or _is_ssh(machine)
 
 
 def _is_local(machine: Any) -> bool:

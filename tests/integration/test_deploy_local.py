@@ -1,0 +1,70 @@
+"""DeployedServer on plumbum's ``local`` (the app's "This computer" target)."""
+
+from __future__ import annotations
+
+import os
+import signal
+
+import pytest
+from deploy_checks import inet_sockets_of, process_gone, reachable_unix_sockets_of
+from plumbum import local
+
+from rpyc_engine.deploy import DeployedServer, TimeoutExpired
+
+pytestmark = pytest.mark.timeout(60)
+
+
+def test_first_call_runs_in_child():
+    """The local server is a separate process of the same user."""
+    with DeployedServer(local) as server:
+        conn = server.classic_connect()
+        assert conn.modules.os.getpid() == server.remote_pid
+        assert server.remote_pid != os.getpid()
+        assert server.local_pid == server.remote_pid
+        assert conn.modules.os.getuid() == os.getuid()
+
+
+def test_no_listener_and_gone_after_close():
+    """The local server opens no reachable socket and is reaped by close()."""
+    server = DeployedServer(local)
+    pid = server.remote_pid
+    try:
+        server.classic_connect().modules.os.getpid()
+        assert inet_sockets_of(pid) == []
+        assert reachable_unix_sockets_of(pid) == []
+    finally:
+        leftovers = server.close()
+    assert leftovers == ()
+    assert not os.path.exists(f"/proc/{pid}")
+
+
+def test_two_connects_work():
+    """Two connections on one local deployment both answer."""
+    with DeployedServer(local) as server:
+        first = server.classic_connect()
+        second = server.connect()
+        second.ping()
+        assert first.modules.os.getpid() == server.remote_pid
+
+
+def test_dotted_service_name():
+    """A service given by dotted name is imported from the bundle on the server."""
+    with DeployedServer(local, service="rpyc_engine.services.base.VoidService") as server:
+        conn = server.connect()
+        conn.ping()
+        assert server.service == "rpyc_engine.services.base.VoidService"
+
+
+def test_close_timeout_kills_frozen_child():
+    """A stopped local server makes close(timeout) raise; the child is killed anyway."""
+    server = DeployedServer(local)
+    pid = server.remote_pid
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        with pytest.raises(TimeoutExpired) as raised:
+            server.close(timeout=0.5)
+        assert raised.value.leftovers == ()
+        assert process_gone(pid, within=1)
+    finally:
+        if not process_gone(pid, within=0):
+            os.kill(pid, signal.SIGKILL)
