@@ -70,6 +70,9 @@ _BaseNetref = netref.BaseNetref
 _get_conn = netref.get_conn
 _get_id_pack = netref.get_id_pack
 _PING_DATA = "abcdefghijklmnopqrstuvwxyz" * 20
+# Seconds close() waits for the peer to close its end after CLOSE (stock and our engine
+# close at once on reading CLOSE).
+_CLOSE_LINGER = 1.0
 
 
 class ExportTable:
@@ -222,6 +225,7 @@ class Connection:
         """
         if timeout is None:
             timeout = self._config.sync_request_timeout
+        self._driver.check_can_block()
         seq, result = self._send_request(handler, args)
         if not result._done and not self._driver.wait_for(result, timeout):
             if not result._done:
@@ -230,9 +234,7 @@ class Connection:
                     raise ConnectionClosed(
                         f"connection {self.connid} closed while waiting for a reply"
                     )
-                raise AsyncResultTimeout(
-                    f"result expired: no reply to request {seq} within {timeout} s"
-                )
+                raise AsyncResultTimeout(result.timeout_message(timeout))
         if result._is_error:
             raise result._value
         return result._value
@@ -258,6 +260,7 @@ class Connection:
             raise ConnectionClosed(f"connection {self.connid} is closed")
         boxed = self._box(args)
         result = AsyncResult(self)
+        result._request = (handler, args)
         seq = next(self._seq)
         self._pending[seq] = result
         try:
@@ -501,8 +504,9 @@ class Connection:
     def close(self) -> None:
         """Send CLOSE to the peer, then release everything. Idempotent.
 
-        ``before_closed`` (if configured) is called with ``root`` first. The peer closes its
-        end when it reads CLOSE, so no reply is awaited.
+        ``before_closed`` (if configured) is called with ``root`` first. CLOSE has no reply;
+        the peer closes its end when it reads CLOSE, and this waits up to one second for
+        that, discarding whatever else arrives meanwhile.
         """
         if self._closed:
             return
@@ -513,6 +517,7 @@ class Connection:
             seq = next(self._seq)
             self._ignored_replies.add(seq)
             self._send(encode_request(seq, HANDLE_CLOSE, (LABEL_VALUE, ())))
+            self._driver.linger(_CLOSE_LINGER)
         except ConnectionClosed:
             pass
         except Exception:
@@ -538,20 +543,22 @@ class Connection:
         """Close after the driver hit end of stream or an I/O error."""
         if not self._closed:
             self._log.info("%s: stream ended: %s", self.connid, exc or "end of stream")
-        self._cleanup("stream ended")
+        self._cleanup("stream ended", exc)
 
     def _closed_by_peer(self) -> None:
         self._log.debug("%s: peer sent CLOSE", self.connid)
         self._cleanup("closed by peer")
 
-    def _cleanup(self, reason: str) -> None:
+    def _cleanup(self, reason: str, cause: Optional[BaseException] = None) -> None:
         with self._close_lock:
             if self._closed:
                 return
             self._closed = True
         pending, self._pending = self._pending, {}
         for result in pending.values():
-            result._set(True, ConnectionClosed(f"connection {self.connid} closed: {reason}"))
+            error = ConnectionClosed(f"connection {self.connid} closed: {reason}")
+            error.__cause__ = cause  # e.g. the TLS alert that ended the stream
+            result._set(True, error)
         try:
             self._driver.close()
         finally:

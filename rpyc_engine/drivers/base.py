@@ -86,6 +86,22 @@ class Driver(abc.ABC):
         fails; in the second case the driver also reports ``transport_lost``.
         """
 
+    def check_can_block(self) -> None:
+        """Raise if the calling thread must not block in ``wait_for``.
+
+        The connection calls this before it sends a synchronous request, so a call that
+        could never be answered fails before anything reaches the peer. The default
+        allows every thread; an event-loop driver rejects the loop's own thread.
+        """
+
+    def linger(self, timeout: float) -> None:
+        """Wait up to ``timeout`` seconds for the peer to close, discarding what arrives.
+
+        The connection calls this after sending CLOSE, so the peer finishes writing before
+        our end of the stream goes away (closing a socket with unread data makes the peer
+        see a reset in the middle of its write). The default returns at once.
+        """
+
     @abc.abstractmethod
     def wait_for(self, result: AsyncResult, timeout: float | None) -> bool:
         """Block until ``result.ready`` is true; return ``False`` on timeout or close.

@@ -19,6 +19,8 @@ from rpyc_engine.protocol.errors import ConnectionClosed
 
 __all__ = ["ChannelStream", "PipeStream", "SocketStream", "Stream"]
 
+_QUICKACK = getattr(socket, "TCP_QUICKACK", None)
+
 # Bytes asked for per read call: large enough that a multi-MB frame takes few calls.
 READ_CHUNK = 256 * 1024
 
@@ -79,8 +81,10 @@ class SocketStream(Stream):
 
     def __init__(self, sock: socket.socket) -> None:
         sock.setblocking(True)
+        self._quickack = False
         if sock.family in (socket.AF_INET, socket.AF_INET6):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            self._quickack = _QUICKACK is not None
         self.sock = sock
         self.closed = False
         self._fd = sock.fileno()
@@ -154,6 +158,15 @@ class SocketStream(Stream):
         if not data:
             self.close()
             raise ConnectionClosed("connection closed by peer")
+        if self._quickack:
+            # Acknowledge at once instead of delaying the ACK: a peer that writes one
+            # frame in several sends without TCP_NODELAY (stock rpyc) otherwise waits
+            # for our delayed ACK (about 40 ms on Linux) before sending the rest. Linux
+            # resets this option after some reads, so it is set again after each read.
+            try:
+                self.sock.setsockopt(socket.IPPROTO_TCP, _QUICKACK, 1)
+            except OSError:
+                self._quickack = False
         return data
 
     def write(self, data: bytes) -> None:

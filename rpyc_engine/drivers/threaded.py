@@ -167,6 +167,22 @@ class ThreadedDriver(Driver):
 
     # ------------------------------------------------------------------ closing
 
+    def linger(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        if self._closed or not self._recv_lock.acquire(True, timeout):
+            return
+        try:
+            while not self._closed:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                if self.stream.poll(min(remaining, _MAX_POLL_SLICE)):
+                    self.stream.read()
+        except ConnectionClosed:
+            pass
+        finally:
+            self._release_read_lock()
+
     def _lost(self, exc: BaseException) -> None:
         if self.connection is not None:
             self.connection.transport_lost(exc)
