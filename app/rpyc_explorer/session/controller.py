@@ -188,7 +188,7 @@ class SessionController(QObject):
             await self._teardown(attempt)
             raise
         except SessionError as exc:
-            log.error("%s", exc)
+            log.error("%s failed: %s", exc.phase.label.lower(), exc.reason)
             await self._teardown(attempt)
             self.connect_failed.emit(machine.id, str(exc))
             raise
