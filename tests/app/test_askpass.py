@@ -103,3 +103,12 @@ def test_session_dir_is_private(server):
 )
 def test_classify_prompt(prompt, kind):
     assert classify_prompt(prompt) == kind
+
+
+def test_each_hop_has_own_token(server):
+    jump_env = server.environment("jump")
+    target_env = server.environment()
+    assert jump_env[askpass_helper.TOKEN_ENV] != target_env[askpass_helper.TOKEN_ENV]
+    result = _run_wrapper(jump_env, "user@jump's password: ")
+    assert result.returncode == 0, result.stderr
+    assert [r.hop for r in server.requests] == ["jump"]

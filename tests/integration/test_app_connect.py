@@ -395,3 +395,30 @@ def _command(pid: int) -> str:
             return handle.read().replace(b"\0", b" ").decode(errors="replace")
     except OSError:
         return ""
+
+
+def test_jump_host_key_checked_first(sshd_server, app_dirs, arun):
+    """The loopback sshd serves as its own jump host (password on the jump hop)."""
+    if sshd_server.password is None:
+        pytest.skip("the jump hop logs in with the password, which needs root")
+    user = FakeUser(password=sshd_server.password)
+    controller = _controller(app_dirs, user)
+    jump = f"{sshd_server.user}@127.0.0.1:{sshd_server.port}"
+    machine = _key_machine(sshd_server).replace(jump_host=jump)
+    try:
+        session = arun(controller.connect(machine), timeout=CONNECT_TIMEOUT)
+        assert arun(session.call("eval", "3 * 3")) == 9
+        # Both hops present the same key here: the jump host is asked about first,
+        # and once saved, the machine's own check finds it known.
+        assert [p.is_jump_host for p in user.host_key_prompts] == [True]
+        assert [(p.kind, p.is_jump_host) for p in user.secret_prompts] == [("password", True)]
+        assert not user.secret_prompts[0].can_remember
+        links = session.deployment.links
+        assert [link.name for link in links] == ["target", "jump"]
+        master_pids = [link.master_pid for link in links]
+        assert all(pid_alive(pid) for pid in master_pids)
+
+        assert arun(controller.disconnect(machine.id), timeout=30) == []
+        assert not any(pid_alive(pid) for pid in master_pids)
+    finally:
+        arun(controller.close_all(), timeout=30)

@@ -184,8 +184,13 @@ class SshLink:
             exports = "".join(
                 f"export {key}={shlex.quote(value)}\n" for key, value in self.env.items()
             )
-            command = shlex.join(self.argv_for_forward("__HOST__", "__PORT__"))
-            command = command.replace("__HOST__", '"$1"').replace("__PORT__", '"$2"')
+            argv = self.argv_for_forward("%h", "%p")
+            forward = argv.index("-W") + 1
+            # The forward target comes from the script's arguments, unquoted so
+            # that the shell expands them.
+            words = [shlex.quote(word) for word in argv]
+            words[forward] = '"[$1]:$2"'
+            command = " ".join(words)
             path.write_text(f"#!/bin/sh\n{exports}exec {command}\n")
             path.chmod(0o700)
         # ssh expands %h and %p before running the command through the shell.
