@@ -144,7 +144,7 @@ class Server:
         finally:
             self.logger.info("server %s: accept loop ended", self.label)
 
-    def start_in_thread(self, timeout: float = 10.0) -> threading.Thread:
+    def start_in_thread(self) -> threading.Thread:
         """Listen, then run the accept loop on a daemon thread and return that thread.
 
         Raises:

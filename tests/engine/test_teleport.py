@@ -193,3 +193,50 @@ def test_real_other_interpreter_rejects_tuple():
     )
     assert result.returncode == 3, result.stderr.decode()
     assert "bytecode does not travel" in result.stdout.decode()
+
+
+def _installed_interpreters():
+    """Return the CPython 3.8+ interpreters pyenv installed on this machine, if any."""
+    pyenv = os.path.expanduser("~/.pyenv/versions")
+    found = []
+    if os.path.isdir(pyenv):
+        for name in sorted(os.listdir(pyenv)):
+            parts = name.split(".")
+            exe = os.path.join(pyenv, name, "bin", "python3")
+            if len(parts) >= 2 and parts[0] == "3" and parts[1].isdigit():
+                if int(parts[1]) >= 8 and os.access(exe, os.X_OK):
+                    found.append(exe)
+    return found or [sys.executable]
+
+
+ROUND_TRIP = textwrap.dedent(
+    """
+    import sys
+    from rpyc_engine.protocol import brine
+    from rpyc_engine.teleport import export_function, import_function
+
+    def f(x, y=3, *, z=1):
+        def g(a):
+            return a + 1
+        return g(x * y) + z
+
+    exported = brine.load(brine.dump(export_function(f)))
+    h = import_function(exported, {})
+    print(len(exported[4]), h(2), h(2, 4, z=0))
+    """
+)
+
+
+@pytest.mark.parametrize("interpreter", _installed_interpreters())
+def test_round_trip_on_each_interpreter(interpreter):
+    result = subprocess.run(
+        [interpreter, "-c", ROUND_TRIP],
+        capture_output=True,
+        env=dict(os.environ, PYTHONPATH=REPO_ROOT),
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr.decode()
+    fields, first, second = result.stdout.split()
+    assert int(fields) in (16, 18)
+    assert int(first) == 8
+    assert int(second) == 9
