@@ -23,60 +23,62 @@ tag          meaning
 
 The encoder always picks the smallest length class; the decoder accepts any class, as stock
 rpyc does. The decoder is stricter than stock in three places, all outside what stock emits:
-the text after tag 16/17 must match ``-?[0-9]+``, a frozenset's member item must be a tuple,
+the text after tag 16/17 must match ``-?[0-9]+`` (ASCII digits), a frozenset's member item must be a tuple,
 and a slice's item must be a 3-tuple.
 
-``load`` is iterative (an explicit stack, no recursion), so a deeply nested input cannot cause
-a ``RecursionError``; ``dump`` and ``dumpable`` recurse, since they only see our own values.
+``load`` runs a fast recursive decoder first. When it fails for any reason, ``load`` decodes
+again with the iterative reference decoder in ``brine_strict``, which has exact limits and
+precise error messages, so a deeply nested input cannot cause a ``RecursionError``. ``dump``
+and ``dumpable`` recurse, since they only see our own values.
 """
 
 from __future__ import annotations
 
-import re
 import struct
-from typing import Any, Callable, Dict, List, Tuple
+from io import BytesIO
+from typing import Any, Callable, Dict, List
 
+from . import brine_strict
 from .errors import BrineError
+from .wire import (
+    IMM_MAX,
+    IMM_MIN,
+    IMM_OFFSET,
+    TAG_BYTES_L1,
+    TAG_BYTES_U8,
+    TAG_BYTES_U32,
+    TAG_COMPLEX,
+    TAG_ELLIPSIS,
+    TAG_EMPTY_BYTES,
+    TAG_EMPTY_TUPLE,
+    TAG_FALSE,
+    TAG_FLOAT,
+    TAG_FROZENSET,
+    TAG_IMM_FIRST,
+    TAG_INT_U8,
+    TAG_INT_U32,
+    TAG_NONE,
+    TAG_NOT_IMPLEMENTED,
+    TAG_SLICE,
+    TAG_STR,
+    TAG_TRUE,
+    TAG_TUPLE_L1,
+    TAG_TUPLE_U8,
+    TAG_TUPLE_U32,
+)
 
 __all__ = ["DEFAULT_MAX_DEPTH", "dump", "dumpable", "load"]
 
-# Maximum number of nested containers (tuples, slices, frozensets) that `load` accepts.
+# Maximum number of nested non-empty tuples, slices and frozensets that `load` accepts.
 DEFAULT_MAX_DEPTH = 1000
 
-TAG_NONE = 0x00
-TAG_EMPTY_BYTES = 0x01
-TAG_EMPTY_TUPLE = 0x02
-TAG_TRUE = 0x03
-TAG_FALSE = 0x04
-TAG_NOT_IMPLEMENTED = 0x05
-TAG_ELLIPSIS = 0x06
-TAG_STR = 0x08
-TAG_BYTES_L1 = 0x0A
-TAG_BYTES_L4 = 0x0D
-TAG_BYTES_U8 = 0x0E
-TAG_BYTES_U32 = 0x0F
-TAG_TUPLE_L1 = 0x10
-TAG_TUPLE_L4 = 0x13
-TAG_TUPLE_U8 = 0x14
-TAG_TUPLE_U32 = 0x15
-TAG_INT_U8 = 0x16
-TAG_INT_U32 = 0x17
-TAG_FLOAT = 0x18
-TAG_SLICE = 0x19
-TAG_FROZENSET = 0x1A
-TAG_COMPLEX = 0x1B
-TAG_IMM_FIRST = 0x20
-TAG_IMM_LAST = 0xEF
-IMM_OFFSET = 0x50
-IMM_MIN = TAG_IMM_FIRST - IMM_OFFSET  # -48
-IMM_MAX = TAG_IMM_LAST - IMM_OFFSET  # 159
 
 _U32 = struct.Struct("!L")
 _TAGGED_FLOAT = struct.Struct("!Bd")
 _TAGGED_COMPLEX = struct.Struct("!Bdd")
 _FLOAT = struct.Struct("!d")
 _COMPLEX = struct.Struct("!dd")
-_INT_TEXT = re.compile(rb"-?[0-9]+")
+_is_int_text = brine_strict.is_int_text
 
 _NoneType = type(None)
 _NotImplementedType = type(NotImplemented)
@@ -213,29 +215,175 @@ def dump(obj: object) -> bytes:
     return b"".join(parts)
 
 
+
+
 # ---------------------------------------------------------------------------------------
 # Decoding
+#
+# The fast decoder reads from a BytesIO. Every loader takes the stream's read method and the
+# remaining nesting budget. On bad input a loader raises whatever it meets: KeyError for an
+# unknown tag, IndexError or struct.error for truncation, _Invalid for the rest. `load` then
+# hands the input to the reference decoder, which raises the precise BrineError.
 
-_NOT_LEAF = object()
-# Value of every tag that needs no further bytes, indexed by tag; _NOT_LEAF for the others.
-_LEAVES: List[Any] = [_NOT_LEAF] * 256
-_LEAVES[TAG_NONE] = None
-_LEAVES[TAG_EMPTY_BYTES] = b""
-_LEAVES[TAG_EMPTY_TUPLE] = ()
-_LEAVES[TAG_TRUE] = True
-_LEAVES[TAG_FALSE] = False
-_LEAVES[TAG_NOT_IMPLEMENTED] = NotImplemented
-_LEAVES[TAG_ELLIPSIS] = Ellipsis
-for _tag in range(TAG_IMM_FIRST, TAG_IMM_LAST + 1):
-    _LEAVES[_tag] = _tag - IMM_OFFSET
-del _tag
-# All leaf tags, for bytes.translate: deleting them from a run of tags leaves b"" exactly when
-# the whole run consists of leaves.
-_LEAF_TAGS = bytes(tag for tag in range(256) if _LEAVES[tag] is not _NOT_LEAF)
 
-_KIND_TUPLE = 0
-_KIND_SLICE = 1
-_KIND_FROZENSET = 2
+class _Invalid(Exception):
+    """Raised inside the fast decoder for input that the reference decoder rejects."""
+
+
+_Read = Callable[[int], bytes]
+_Loader = Callable[[_Read, int], Any]
+_LOADERS: Dict[bytes, _Loader] = {}
+_BYTES_LOADERS: Dict[bytes, Callable[[_Read], bytes]] = {}
+
+
+def _constant_loader(value: Any) -> _Loader:
+    return lambda read, budget: value
+
+
+def _fixed_bytes_loader(size: int) -> Callable[[_Read], bytes]:
+    def load_fixed(read: _Read) -> bytes:
+        raw = read(size)
+        if len(raw) != size:
+            raise _Invalid
+        return raw
+
+    return load_fixed
+
+
+def _load_bytes_u8(read: _Read) -> bytes:
+    size = read(1)[0]
+    raw = read(size)
+    if len(raw) != size:
+        raise _Invalid
+    return raw
+
+
+def _load_bytes_u32(read: _Read) -> bytes:
+    size = _U32.unpack(read(4))[0]
+    raw = read(size)
+    if len(raw) != size:
+        raise _Invalid
+    return raw
+
+
+def _load_str(read: _Read, budget: int) -> str:
+    return _BYTES_LOADERS[read(1)](read).decode("utf-8")
+
+
+def _load_int_u8(read: _Read, budget: int) -> int:
+    size = read(1)[0]
+    text = read(size)
+    if len(text) != size or not _is_int_text(text):
+        raise _Invalid
+    return int(text)
+
+
+def _load_int_u32(read: _Read, budget: int) -> int:
+    size = _U32.unpack(read(4))[0]
+    text = read(size)
+    if len(text) != size or not _is_int_text(text):
+        raise _Invalid
+    return int(text)
+
+
+def _load_tuple_1(read: _Read, budget: int) -> tuple:
+    if budget <= 0:
+        raise _Invalid
+    return (_LOADERS[read(1)](read, budget - 1),)
+
+
+def _load_tuple_2(read: _Read, budget: int) -> tuple:
+    if budget <= 0:
+        raise _Invalid
+    loaders = _LOADERS
+    budget -= 1
+    return (loaders[read(1)](read, budget), loaders[read(1)](read, budget))
+
+
+def _load_tuple_3(read: _Read, budget: int) -> tuple:
+    if budget <= 0:
+        raise _Invalid
+    loaders = _LOADERS
+    budget -= 1
+    return (
+        loaders[read(1)](read, budget),
+        loaders[read(1)](read, budget),
+        loaders[read(1)](read, budget),
+    )
+
+
+def _load_items(read: _Read, budget: int, count: int) -> tuple:
+    if budget <= 0:
+        raise _Invalid
+    loaders = _LOADERS
+    budget -= 1
+    # A count beyond the input makes read(1) return b"" and fail with KeyError, so the loop
+    # ends after at most len(input) rounds and nothing is allocated for the count up front.
+    return tuple([loaders[read(1)](read, budget) for _ in range(count)])
+
+
+def _load_slice(read: _Read, budget: int) -> slice:
+    if budget <= 0:
+        raise _Invalid
+    inner = _LOADERS[read(1)](read, budget - 1)
+    if type(inner) is not tuple or len(inner) != 3:
+        raise _Invalid
+    return slice(*inner)
+
+
+def _load_frozenset(read: _Read, budget: int) -> frozenset:
+    if budget <= 0:
+        raise _Invalid
+    inner = _LOADERS[read(1)](read, budget - 1)
+    if type(inner) is not tuple:
+        raise _Invalid
+    return frozenset(inner)
+
+
+def _register_loaders() -> None:
+    constants = {
+        TAG_NONE: None,
+        TAG_EMPTY_BYTES: b"",
+        TAG_EMPTY_TUPLE: (),
+        TAG_TRUE: True,
+        TAG_FALSE: False,
+        TAG_NOT_IMPLEMENTED: NotImplemented,
+        TAG_ELLIPSIS: Ellipsis,
+    }
+    for value in range(IMM_MIN, IMM_MAX + 1):
+        constants[value + IMM_OFFSET] = value
+    for tag, value in constants.items():
+        _LOADERS[bytes((tag,))] = _constant_loader(value)
+
+    _BYTES_LOADERS[bytes((TAG_EMPTY_BYTES,))] = lambda read: b""
+    for size in range(1, 5):
+        _BYTES_LOADERS[bytes((TAG_BYTES_L1 - 1 + size,))] = _fixed_bytes_loader(size)
+    _BYTES_LOADERS[bytes((TAG_BYTES_U8,))] = _load_bytes_u8
+    _BYTES_LOADERS[bytes((TAG_BYTES_U32,))] = _load_bytes_u32
+    for key, load_raw in _BYTES_LOADERS.items():
+        if key[0] != TAG_EMPTY_BYTES:
+            _LOADERS[key] = lambda read, budget, load_raw=load_raw: load_raw(read)
+
+    fixed_tuples = [_load_tuple_1, _load_tuple_2, _load_tuple_3]
+    for size, loader in enumerate(fixed_tuples, start=1):
+        _LOADERS[bytes((TAG_TUPLE_L1 - 1 + size,))] = loader
+    _LOADERS[bytes((TAG_TUPLE_L1 + 3,))] = lambda read, budget: _load_items(read, budget, 4)
+    _LOADERS[bytes((TAG_TUPLE_U8,))] = lambda read, budget: _load_items(
+        read, budget, read(1)[0]
+    )
+    _LOADERS[bytes((TAG_TUPLE_U32,))] = lambda read, budget: _load_items(
+        read, budget, _U32.unpack(read(4))[0]
+    )
+    _LOADERS[bytes((TAG_STR,))] = _load_str
+    _LOADERS[bytes((TAG_INT_U8,))] = _load_int_u8
+    _LOADERS[bytes((TAG_INT_U32,))] = _load_int_u32
+    _LOADERS[bytes((TAG_FLOAT,))] = lambda read, budget: _FLOAT.unpack(read(8))[0]
+    _LOADERS[bytes((TAG_COMPLEX,))] = lambda read, budget: complex(*_COMPLEX.unpack(read(16)))
+    _LOADERS[bytes((TAG_SLICE,))] = _load_slice
+    _LOADERS[bytes((TAG_FROZENSET,))] = _load_frozenset
+
+
+_register_loaders()
 
 
 def load(data: bytes, offset: int = 0, *, max_depth: int = DEFAULT_MAX_DEPTH) -> Any:
@@ -256,7 +404,13 @@ def load(data: bytes, offset: int = 0, *, max_depth: int = DEFAULT_MAX_DEPTH) ->
     """
     if type(data) is not bytes:
         data = bytes(data)
-    value, end = _decode(data, offset, max_depth)
+    try:
+        return _fast_load(data, offset, max_depth)
+    except Exception:  # noqa: BLE001 - the reference decoder below reports the cause
+        pass
+    # Slow path, also taken by a valid value nested too deep for the interpreter's
+    # recursion limit: the reference decoder returns it or raises the precise BrineError.
+    value, end = brine_strict.decode(data, offset, max_depth)
     if end != len(data):
         raise BrineError(
             "brine data has %d trailing bytes after the item ending at offset %d"
@@ -265,191 +419,13 @@ def load(data: bytes, offset: int = 0, *, max_depth: int = DEFAULT_MAX_DEPTH) ->
     return value
 
 
-def _truncated(pos: int, what: str) -> BrineError:
-    return BrineError("brine data truncated at offset %d: expected %s" % (pos, what))
-
-
-def _decode(data: bytes, pos: int, max_depth: int) -> Tuple[Any, int]:
-    """Decode one item starting at ``pos``; return it and the offset just after it."""
-    size = len(data)
-    leaves = _LEAVES
-    stack: List[Tuple[Any, int, int]] = []  # the enclosing containers' (items, count, kind)
-    items: Any = None  # the innermost open container's decoded items, None at top level
-    count = 0
-    kind = _KIND_TUPLE
-    while True:
-        if pos >= size:
-            raise _truncated(pos, "an item tag")
-        tag = data[pos]
-        pos += 1
-        value = leaves[tag]
-        if value is _NOT_LEAF:
-            if TAG_TUPLE_L1 <= tag <= TAG_TUPLE_U32:
-                pos, length = _read_count(data, pos, tag - TAG_TUPLE_L1 + 1, "tuple")
-                if length and len(stack) >= max_depth:
-                    raise _too_deep(pos, max_depth)
-                end = pos + length
-                run = data[pos:end]
-                if not run.translate(None, _LEAF_TAGS):
-                    # Fast path: every item is a one-byte leaf (small ints, None, bools...).
-                    value = tuple(map(leaves.__getitem__, run))
-                    pos = end
-                else:
-                    stack.append((items, count, kind))
-                    items, count, kind = [], length, _KIND_TUPLE
-                    continue
-            elif tag == TAG_SLICE or tag == TAG_FROZENSET:
-                if len(stack) >= max_depth:
-                    raise _too_deep(pos, max_depth)
-                stack.append((items, count, kind))
-                items, count = [], 1
-                kind = _KIND_SLICE if tag == TAG_SLICE else _KIND_FROZENSET
-                continue
-            else:
-                value, pos = _decode_scalar(tag, data, pos)
-
-        # Hand the value to the enclosing containers, closing each one that is now complete.
-        while items is not None:
-            items.append(value)
-            if len(items) < count:
-                break
-            value = _close_container(items, kind, pos)
-            items, count, kind = stack.pop()
-        else:
-            return value, pos
-
-
-def _read_count(data: bytes, pos: int, small: int, what: str) -> Tuple[int, int]:
-    """Read a tuple's element count; ``small`` is 1..4 for the count-in-tag forms."""
-    if small <= 4:
-        length = small
-    elif small == 5:
-        if pos >= len(data):
-            raise _truncated(pos, "a u8 %s count" % what)
-        length = data[pos]
-        pos += 1
-    else:
-        if pos + 4 > len(data):
-            raise _truncated(pos, "a u32 %s count" % what)
-        length = int.from_bytes(data[pos : pos + 4], "big")
-        pos += 4
-    # Every item takes at least one byte, so a larger count cannot be valid.
-    if length > len(data) - pos:
-        raise BrineError(
-            "brine %s at offset %d declares %d items but only %d bytes remain"
-            % (what, pos, length, len(data) - pos)
-        )
-    return pos, length
-
-
-def _too_deep(pos: int, max_depth: int) -> BrineError:
-    return BrineError(
-        "brine data nests containers deeper than %d levels at offset %d" % (max_depth, pos)
-    )
-
-
-def _close_container(items: List[Any], kind: int, pos: int) -> Any:
-    if kind == _KIND_TUPLE:
-        return tuple(items)
-    inner = items[0]
-    if kind == _KIND_SLICE:
-        if type(inner) is not tuple or len(inner) != 3:
-            raise BrineError(
-                "brine slice ending at offset %d must hold a 3-tuple, not %s"
-                % (pos, type(inner).__name__)
-            )
-        return slice(*inner)
-    if type(inner) is not tuple:
-        raise BrineError(
-            "brine frozenset ending at offset %d must hold a tuple, not %s"
-            % (pos, type(inner).__name__)
-        )
-    try:
-        return frozenset(inner)
-    except TypeError as exc:  # an unhashable member, e.g. a slice before Python 3.12
-        raise BrineError(
-            "brine frozenset ending at offset %d has an unhashable member: %s" % (pos, exc)
-        ) from None
-
-
-def _read_raw(data: bytes, pos: int, tag: int) -> Tuple[bytes, int]:
-    """Read the body of a non-empty bytes item (tags 0A..0F)."""
-    if tag <= TAG_BYTES_L4:
-        length = tag - TAG_BYTES_L1 + 1
-    elif tag == TAG_BYTES_U8:
-        if pos >= len(data):
-            raise _truncated(pos, "a u8 bytes length")
-        length = data[pos]
-        pos += 1
-    else:
-        if pos + 4 > len(data):
-            raise _truncated(pos, "a u32 bytes length")
-        length = int.from_bytes(data[pos : pos + 4], "big")
-        pos += 4
-    end = pos + length
-    if end > len(data):
-        raise _truncated(pos, "%d bytes of data, found %d" % (length, len(data) - pos))
-    return data[pos:end], end
-
-
-def _decode_str(data: bytes, pos: int) -> Tuple[str, int]:
-    if pos >= len(data):
-        raise _truncated(pos, "the bytes item of a str")
-    tag = data[pos]
-    if tag == TAG_EMPTY_BYTES:
-        return "", pos + 1
-    if not TAG_BYTES_L1 <= tag <= TAG_BYTES_U32:
-        raise BrineError(
-            "brine str at offset %d must hold a bytes item, found tag 0x%02x" % (pos, tag)
-        )
-    raw, end = _read_raw(data, pos + 1, tag)
-    try:
-        return raw.decode("utf-8"), end
-    except UnicodeDecodeError as exc:
-        raise BrineError("brine str at offset %d is not valid UTF-8: %s" % (pos, exc)) from None
-
-
-def _decode_int_text(data: bytes, pos: int, tag: int) -> Tuple[int, int]:
-    if tag == TAG_INT_U8:
-        if pos >= len(data):
-            raise _truncated(pos, "a u8 int text length")
-        length = data[pos]
-        pos += 1
-    else:
-        if pos + 4 > len(data):
-            raise _truncated(pos, "a u32 int text length")
-        length = int.from_bytes(data[pos : pos + 4], "big")
-        pos += 4
-    end = pos + length
-    if end > len(data):
-        raise _truncated(pos, "%d bytes of int text, found %d" % (length, len(data) - pos))
-    text = data[pos:end]
-    if _INT_TEXT.fullmatch(text) is None:
-        raise BrineError("brine int at offset %d is not decimal text: %r" % (pos, text[:40]))
-    try:
-        return int(text), end
-    except ValueError as exc:  # more digits than sys.get_int_max_str_digits() allows
-        raise BrineError("brine int at offset %d rejected: %s" % (pos, exc)) from None
-
-
-def _decode_scalar(tag: int, data: bytes, pos: int) -> Tuple[Any, int]:
-    """Decode an item that is neither a one-byte leaf nor a container."""
-    if tag == TAG_STR:
-        return _decode_str(data, pos)
-    if TAG_BYTES_L1 <= tag <= TAG_BYTES_U32:
-        return _read_raw(data, pos, tag)
-    if tag == TAG_INT_U8 or tag == TAG_INT_U32:
-        return _decode_int_text(data, pos, tag)
-    if tag == TAG_FLOAT:
-        if pos + 8 > len(data):
-            raise _truncated(pos, "8 bytes of float")
-        return _FLOAT.unpack_from(data, pos)[0], pos + 8
-    if tag == TAG_COMPLEX:
-        if pos + 16 > len(data):
-            raise _truncated(pos, "16 bytes of complex")
-        real, imag = _COMPLEX.unpack_from(data, pos)
-        return complex(real, imag), pos + 16
-    raise BrineError(
-        "brine data has unknown tag 0x%02x at offset %d; the peer does not speak RPyC 6 "
-        "brine" % (tag, pos - 1)
-    )
+def _fast_load(data: bytes, offset: int = 0, max_depth: int = DEFAULT_MAX_DEPTH) -> Any:
+    """Decode with the fast decoder; raise any exception (or _Invalid) on bad input."""
+    stream = BytesIO(data)
+    if offset:
+        stream.seek(offset)
+    read = stream.read
+    value = _LOADERS[read(1)](read, max_depth)
+    if stream.tell() != len(data):
+        raise _Invalid
+    return value

@@ -39,12 +39,12 @@ def encode_request(seq: int, handler: int, boxed_args: Any) -> bytes:
 
 
 def encode_reply(seq: int, boxed_value: Any) -> bytes:
-    """Build a REPLY payload answering request ``seq`` with a boxed value."""
+    """Build a REPLY payload for request ``seq`` carrying a boxed value."""
     return _REPLY_BYTE + _dump((seq, boxed_value))
 
 
 def encode_exception(seq: int, exc_data: Any) -> bytes:
-    """Build an EXCEPTION payload answering request ``seq``.
+    """Build an EXCEPTION payload for the failed request ``seq``.
 
     Args:
         seq: the sequence number of the failed request.
@@ -57,9 +57,9 @@ def decode_message(payload: bytes) -> Tuple[int, int, Any]:
     """Split a payload into ``(msg_type, seq, body)``.
 
     For REQUEST the body is checked to be ``(handler_code, boxed_args)`` with an int handler
-    code; whether that code is a known handler is left to the caller (see
-    ``wire.HANDLER_NAMES``), because stock answers an unknown code with an EXCEPTION reply
-    instead of dropping the connection.
+    code. Whether that code is a known handler is left to the caller (see
+    ``wire.HANDLER_NAMES``), because stock replies to an unknown code with an EXCEPTION
+    message and keeps the connection open.
 
     Raises:
         ProtocolError: an empty payload, an unknown msg_type, undecodable brine, a body that

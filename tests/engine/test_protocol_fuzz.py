@@ -1,7 +1,8 @@
 """Property tests for the wire codecs: round trips, and only ProtocolError on garbage.
 
 The default run keeps each property at FUZZ_EXAMPLES (default 200) examples so the file runs
-in a few seconds; set FUZZ_EXAMPLES=5000 (for example) for a longer search.
+in a few seconds. For a longer search set, for example, FUZZ_EXAMPLES=5000 and pass
+``--timeout 0``, because pytest-timeout stops each test after 120 s.
 """
 
 from __future__ import annotations
@@ -13,8 +14,8 @@ import struct
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from rpyc_engine.protocol import brine, messages, vinegar
-from rpyc_engine.protocol.errors import ProtocolError
+from rpyc_engine.protocol import brine, brine_strict, messages, vinegar
+from rpyc_engine.protocol.errors import BrineError, ProtocolError
 from rpyc_engine.protocol.framing import FrameDecoder, encode_frame
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "200"))
@@ -46,8 +47,14 @@ values = st.recursive(
     ),
     max_leaves=40,
 )
-# Tuples of 256 and more items take the u32 count form.
-long_tuples = st.lists(st.one_of(st.integers(), st.none(), st.text(max_size=3)), min_size=256, max_size=300).map(tuple)
+# Tuples of 256 and more items take the u32 count form; repeating one drawn value keeps the
+# generation cheap.
+long_tuples = st.builds(
+    lambda item, start, size: (item,) + tuple(range(start, start + size)),
+    values,
+    st.integers(min_value=-(2**40), max_value=2**40),
+    st.integers(min_value=255, max_value=300),
+)
 names = st.one_of(st.just("builtins"), st.text(max_size=12))
 exception_data = st.one_of(
     st.just(1),
@@ -159,3 +166,32 @@ def test_frame_decoder_garbage_raises_only_protocol_errors(stream, cuts):
             start = max(start, cut)
     except ProtocolError:
         pass
+
+
+def _strict_load(data: bytes):
+    value, end = brine_strict.decode(data, 0, brine.DEFAULT_MAX_DEPTH)
+    if end != len(data):
+        raise BrineError("trailing bytes")
+    return value
+
+
+@FUZZ
+@given(st.one_of(st.binary(max_size=200), values.map(brine.dump)), st.data())
+def test_fast_and_reference_decoders_agree(encoded, data):
+    mutated = bytearray(encoded)
+    if mutated and data.draw(st.booleans()):
+        index = data.draw(st.integers(min_value=0, max_value=len(mutated) - 1))
+        mutated[index] = data.draw(st.integers(min_value=0, max_value=255))
+    mutated = bytes(mutated)
+    try:
+        expected = _strict_load(mutated)
+    except BrineError:
+        expected = BrineError
+    try:
+        actual = brine._fast_load(mutated)
+    except Exception:
+        actual = BrineError
+    if expected is BrineError or actual is BrineError:
+        assert actual is expected
+    else:
+        assert _same(actual, expected)
