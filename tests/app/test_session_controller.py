@@ -101,3 +101,49 @@ def test_rpyc_refused_port(controller, arun):
     assert info.value.phase is Phase.CONNECTING
     assert f"cannot connect to 127.0.0.1:{port}" in str(info.value)
     assert "rpyc server is running" in str(info.value)
+
+
+@pytest.fixture
+def tls_files(tmp_path):
+    trustme = pytest.importorskip("trustme")
+    authority = trustme.CA()
+    server_cert = authority.issue_cert("127.0.0.1")
+    client_cert = authority.issue_cert("client@example.org")
+    files = {}
+    for name, blob in {
+        "ca": authority.cert_pem,
+        "server": server_cert.private_key_and_cert_chain_pem,
+        "client": client_cert.private_key_and_cert_chain_pem,
+    }.items():
+        path = tmp_path / f"{name}.pem"
+        blob.write_to_path(str(path))
+        files[name] = str(path)
+    return files
+
+
+def test_rpyc_tls_server_with_client_certificate(controller, arun, tls_files):
+    import rpyc_engine
+
+    authenticator = rpyc_engine.SSLAuthenticator(
+        tls_files["server"], tls_files["server"], ca_certs=tls_files["ca"]
+    )
+    server = rpyc_engine.ThreadedServer(
+        rpyc_engine.SlaveService, port=0, authenticator=authenticator
+    )
+    server.start_in_thread()
+    try:
+        machine = Machine.new(
+            "tls server", kind="rpyc", host="127.0.0.1", port=server.port, rpyc_tls=True,
+            rpyc_certfile=tls_files["client"], rpyc_keyfile=tls_files["client"],
+            rpyc_ca_certs=tls_files["ca"],
+        )  # fmt: skip
+        session = arun(controller.connect(machine), timeout=30)
+        assert arun(session.call("eval", "'tls'.upper()")) == "TLS"
+
+        untrusted = machine.replace(id="untrusted", rpyc_ca_certs="")
+        with pytest.raises(SessionError) as info:
+            arun(controller.connect(untrusted), timeout=30)
+        assert info.value.phase is Phase.HANDSHAKE
+        assert "TLS handshake with 127.0.0.1" in str(info.value)
+    finally:
+        server.close()
