@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from rpyc_engine.deploy.deployed_server import DeployedServer
 from rpyc_engine.deploy.errors import (
-    CleanupError,
     DeployCancelled,
     DeployError,
     Leftover,
@@ -23,7 +22,6 @@ from rpyc_engine.deploy.errors import (
 from rpyc_engine.deploy.multi import HostFailure, MultiServerDeployment
 
 __all__ = [
-    "CleanupError",
     "DeployCancelled",
     "DeployError",
     "DeployedServer",

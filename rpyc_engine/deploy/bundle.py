@@ -1,6 +1,6 @@
 """The server part: the engine's modules that a deployed server needs, as one zip.
 
-The bundle holds every ``.py`` file of ``rpyc_engine`` except the client-only parts
+The bundle contains every ``.py`` file of ``rpyc_engine`` except the client-only parts
 (`EXCLUDED`): the asyncio front end and driver, and ``deploy/`` apart from the two modules
 the remote side runs (``mux.py`` and ``remote.py``) and an empty ``deploy/__init__.py``.
 Files are stored deflated with fixed timestamps, so the same sources give the same bytes.

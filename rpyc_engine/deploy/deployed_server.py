@@ -100,8 +100,9 @@ class DeployedServer:
             and the deployment owns that machine and closes it in ``close()``.
         python_executable: interpreter name or path to use on the machine; ``None``
             probes ``python3.14`` … ``python3.8``, ``python3`` and ``python``.
-        service: the service the server exposes, as a class or a dotted name; it must
-            be importable there (anything in ``rpyc_engine`` is, it is in the bundle).
+        service: the service the server exposes, as a class or a dotted name. It must
+            be importable there, which every class in ``rpyc_engine`` is because the
+            bundle contains it.
         progress: called as ``progress(phase, fraction, detail)`` for the phases
             ``"finding-python"``, ``"uploading"``, ``"starting"`` and ``"handshake"``;
             ``fraction`` is ``None`` or 0.0–1.0. Called on the deploying thread.
@@ -123,7 +124,7 @@ class DeployedServer:
         self,
         machine: Any,
         *,
-        python_executable: Optional[str] = None,
+        python_executable: Any = None,
         service: Union[str, type] = DEFAULT_SERVICE,
         progress: Optional[ProgressCallback] = None,
         connect_timeout: float = 30.0,
@@ -137,7 +138,9 @@ class DeployedServer:
         self.machine = None if self._owns_machine else machine
         self.alias = alias or machine_alias(machine)
         self.service = service_name(service)
-        self.python_override = python_executable
+        # A plumbum command (as stock rpyc accepts) stands for its executable's path.
+        executable = getattr(python_executable, "executable", python_executable)
+        self.python_override = None if executable is None else str(executable)
         self.heartbeat = heartbeat or 0.0
         self.heartbeat_misses = heartbeat_misses
         self.remote_pid: Optional[int] = None
@@ -214,6 +217,7 @@ class DeployedServer:
                 raise DeployError(self.alias, CLOSING, str(exc)) from exc
         connection = connect_socket(sock, service or VoidService, config or None)
         with self._lock:
+            self._connections = [known for known in self._connections if not known.closed]
             self._connections.append(connection)
         return connection
 
@@ -253,18 +257,15 @@ class DeployedServer:
             TimeoutExpired: ``timeout`` was given and the server did not exit in time;
                 its ``leftovers`` lists the remote PID if it still runs.
         """
+        if not self._deploy_done.is_set():
+            self.cancel()
+            # The deploying thread cleans up; if it finished first, close normally below.
+            if not self._deploy_done.wait(timeout if timeout is not None else CLOSE_WAIT * 2):
+                return self.leftovers
         with self._lock:
             if self._closed:
                 return self.leftovers
-            if not self._deploy_done.is_set():
-                deploying = True
-            else:
-                deploying = False
-                self._closed = True
-        if deploying:
-            self.cancel()
-            self._deploy_done.wait(timeout if timeout is not None else CLOSE_WAIT * 2)
-            return self.leftovers
+            self._closed = True
         self._stop_heartbeat.set()
         self._close_connections()
         try:
@@ -398,7 +399,7 @@ class DeployedServer:
             self._report(STARTING, None, "server started")
 
     def _early_exit_error(self) -> DeployError:
-        """Build the error for a remote command that ended before the server said hello."""
+        """Build the error for a remote command that ended before the server's HELLO."""
         assert self._transport is not None
         status = self._transport.wait(CLOSE_WAIT)
         self._transport.wait_stderr(1.0)

@@ -137,17 +137,3 @@ class TimeoutExpired(DeployError, TimeoutError):
         if self.leftovers:
             reason += "; still running: " + ", ".join(x.describe() for x in self.leftovers)
         super().__init__(host, phase, reason, **kwargs)  # type: ignore[arg-type]
-
-
-class CleanupError(DeployError):
-    """``close()`` finished, but found something left behind (see ``leftovers``)."""
-
-    def __init__(self, host: str, leftovers: Sequence[Leftover], reason: str = "") -> None:
-        self.leftovers = tuple(leftovers)
-        listed = ", ".join(x.describe() for x in self.leftovers)
-        super().__init__(
-            host,
-            CLOSING,
-            reason or f"left behind: {listed}",
-            hint="End the listed processes by PID and delete the listed paths",
-        )

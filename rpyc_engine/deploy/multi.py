@@ -2,7 +2,7 @@
 
 Each machine gets its own `DeployedServer`, built on its own thread, so N hosts take about
 as long as the slowest one (stock rpyc deploys them one after another). A host that fails
-does not stop the others: its slot holds a `HostFailure` instead of a server.
+does not stop the others, and its slot contains a `HostFailure` instead of a server.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class HostFailure:
-    """Why one host of a `MultiServerDeployment` has no server.
+    """The failure of one host of a `MultiServerDeployment`: which host, phase and error.
 
     Attributes:
         host: alias of the machine.
@@ -45,7 +45,7 @@ class MultiServerDeployment:
     """Deploy the engine's server to every machine in ``machines`` at once.
 
     Results keep the order of ``machines``. Indexing and iteration yield, per host, a
-    `DeployedServer` or a `HostFailure` (``isinstance`` tells which); ``servers`` and
+    `DeployedServer` or a `HostFailure` (check with ``isinstance``); ``servers`` and
     ``failures`` list each kind, and ``len()`` counts every host. ``connect_all()`` and
     ``classic_connect_all()`` return one connection per host, with the `HostFailure` in
     the failed slots. Nothing is raised for failed hosts.

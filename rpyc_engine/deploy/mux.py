@@ -5,7 +5,7 @@ that SSH (or a local subprocess) started, so no port is ever opened. This module
 one duplex byte stream into numbered channels. Channel 0 carries control messages (hello,
 heartbeat, shutdown); every other channel carries one RPyC connection. Each side hands an
 RPyC connection one end of a ``socket.socketpair()`` and pumps the other end through the
-multiplexer, so the engine sees an ordinary connected socket that no other process can
+multiplexer, so the engine gets an ordinary connected socket that no other process can
 reach.
 
 A frame is a 9-byte header ``kind (u8), channel (u32), length (u32)``, big-endian, followed
@@ -37,15 +37,6 @@ CLOSE = 4
 PING = 5
 PONG = 6
 SHUTDOWN = 7
-KIND_NAMES = {
-    HELLO: "HELLO",
-    OPEN: "OPEN",
-    DATA: "DATA",
-    CLOSE: "CLOSE",
-    PING: "PING",
-    PONG: "PONG",
-    SHUTDOWN: "SHUTDOWN",
-}
 CONTROL = 0
 # Largest payload the pump puts in one DATA frame, and the largest one accepted.
 CHUNK_SIZE = 256 * 1024
@@ -156,7 +147,7 @@ class Multiplexer:
         on_open: called as ``on_open(socket)`` when the peer opens a channel; ``None``
             makes peer-opened channels an error (the client side).
         on_control: called as ``on_control(kind, message)`` for control frames other than
-            PING, which the multiplexer answers itself.
+            PING, to which the multiplexer replies itself.
         name: prefix for thread names and log lines.
     """
 
@@ -227,12 +218,6 @@ class Multiplexer:
         if channel.sent_close and channel.got_close:
             with self._channels_lock:
                 self._channels.pop(channel.number, None)
-
-    @property
-    def channel_count(self) -> int:
-        """Number of channels not yet closed in both directions."""
-        with self._channels_lock:
-            return len(self._channels)
 
     def shutdown(self, reason: str) -> None:
         """Mark the stream closed and cut every channel; idempotent."""

@@ -3,16 +3,15 @@
 The script runs as ``/bin/sh -c SCRIPT rpyc-deploy OVERRIDE BOOTSTRAP`` in the same SSH
 exec that then carries the server, so finding the interpreter costs no round trip of its
 own. Without an override it tries `CANDIDATES` in order; with an override (a name or a
-path) only the override. Each name found on PATH is run once (``-S``, about 10 ms) to
-check that it starts and is 3.8 or newer, because a name alone proves nothing: a pyenv
-shim exists for every version and fails for those not selected. When nothing fits, the script reports every candidate
+path) only the override. Each name found on PATH is run once with ``-S`` to check that
+it starts and is 3.8 or newer. A name alone proves nothing, because pyenv installs a shim
+for every version and the shims of versions not selected fail. When nothing fits, the script reports every candidate
 on stderr, one ``rpyc-deploy-probe: NAME=PATH (VERSION)`` line each, and exits with
 `EXIT_NO_PYTHON`; `parse_report` turns those lines back into data for the error message.
 """
 
 from __future__ import annotations
 
-import shlex
 from dataclasses import dataclass
 from typing import Iterable, List, Optional, Sequence
 
@@ -35,7 +34,7 @@ PROBE_SCRIPT = r"""
 override=$1
 boot=$2
 usable() {
-    "$1" -S -c 'import sys; sys.exit(sys.version_info[:2] < (3, 8))' >/dev/null 2>&1
+    "$1" -S -c 'import sys; sys.exit(sys.version_info[:2] < MIN_VERSION)' >/dev/null 2>&1
 }
 if [ -n "$override" ]; then
     set -- "$override"
@@ -79,17 +78,13 @@ def probe_script() -> str:
         PROBE_SCRIPT.replace("CANDIDATES", " ".join(CANDIDATES))
         .replace("PREFIX", REPORT_PREFIX)
         .replace("EXIT_NO_PYTHON", str(EXIT_NO_PYTHON))
+        .replace("MIN_VERSION", repr(MIN_VERSION))
     )
 
 
 def probe_argv(bootstrap: str, override: Optional[str]) -> List[str]:
     """Return ``/bin/sh -c SCRIPT rpyc-deploy OVERRIDE BOOTSTRAP`` as an argv list."""
     return ["/bin/sh", "-c", probe_script(), "rpyc-deploy", override or "", bootstrap]
-
-
-def probe_command_line(bootstrap: str, override: Optional[str]) -> str:
-    """Return the argv of `probe_argv` quoted for a POSIX login shell (ssh's remote side)."""
-    return " ".join(shlex.quote(arg) for arg in probe_argv(bootstrap, override))
 
 
 def tried_names(override: Optional[str]) -> Sequence[str]:

@@ -3,8 +3,8 @@
 A transport wraps either a local child process (``ssh`` for a plumbum ``SshMachine``, or
 ``/bin/sh`` itself for plumbum's ``local``) or a paramiko exec channel (for a
 ``ParamikoMachine``). It exposes the stream as ``recv``/``write``/``close_stdin``, collects
-the remote stderr in the background, and knows how to wait for the remote command's exit
-status and how to end the local side.
+the remote stderr in the background, waits for the remote command's exit status and ends
+the local side.
 
 plumbum is imported only inside functions, so importing ``rpyc_engine.deploy`` works
 without plumbum installed.
@@ -16,7 +16,6 @@ import abc
 import collections
 import functools
 import logging
-import os
 import shlex
 import signal
 import subprocess
@@ -52,7 +51,7 @@ class Transport(abc.ABC):
 
     @abc.abstractmethod
     def close_stdin(self) -> None:
-        """Send end of file on the remote stdin; never raises."""
+        """Send end of file on the remote stdin; I/O errors are ignored."""
 
     @abc.abstractmethod
     def wait(self, timeout: float) -> Optional[int]:
@@ -333,13 +332,3 @@ def signal_name(status: Optional[int]) -> str:
             return f"killed by signal {-status}"
     return f"exit status {status}"
 
-
-def pid_alive_locally(pid: int) -> bool:
-    """Return True if a process with ``pid`` exists on this machine."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

@@ -39,7 +39,7 @@ def test_no_listener_and_gone_after_close():
 
 
 def test_two_connects_work():
-    """Two connections on one local deployment both answer."""
+    """Two connections on one local deployment both reply."""
     with DeployedServer(local) as server:
         first = server.classic_connect()
         second = server.connect()

@@ -62,7 +62,7 @@ def test_remote_python_is_debians(deployed):
 
 
 def test_progress_reports_every_phase(machine):
-    """The progress callback sees the four phases in order."""
+    """The progress callback receives the four phases in order."""
     seen = []
     server = DeployedServer(machine, progress=lambda phase, fraction, detail: seen.append(phase))
     server.close()
@@ -71,7 +71,7 @@ def test_progress_reports_every_phase(machine):
 
 
 def test_no_listener_while_deployed(deployed, sshd_server):
-    """The server holds no TCP/UDP socket and no named or listening Unix socket."""
+    """The server has no TCP/UDP socket and no named or listening Unix socket."""
     conn = deployed.classic_connect()
     assert conn.modules.os.getpid() == deployed.remote_pid
     assert inet_sockets_of(deployed.remote_pid) == []

@@ -22,7 +22,7 @@ def machines(sshd_server):
 
 
 def test_three_hosts_connect(machines, sshd_server):
-    """Three SshMachines get three servers, and every connection answers."""
+    """Three SshMachines get three servers, and every connection replies."""
     with MultiServerDeployment(machines) as deployment:
         assert len(deployment) == 3
         assert all(isinstance(slot, DeployedServer) for slot in deployment)
