@@ -71,8 +71,6 @@ TRANSFER_CHUNK = 1024 * 1024
 #: Seconds ``close()`` waits for a ``connect_subproc`` child to exit before killing it.
 SUBPROCESS_EXIT_TIMEOUT = 10.0
 
-_builtin_eval = eval
-
 
 # -- connecting ---------------------------------------------------------------------
 
@@ -239,7 +237,7 @@ def modules(conn: Any) -> Any:
     return conn.modules
 
 
-def eval(conn: Any, text: str) -> Any:  # noqa: A001  (the rpyc.classic name)
+def eval(conn: Any, text: str) -> Any:  # noqa: A001 - shadows the builtin on purpose
     """Evaluate the expression ``text`` in the peer's classic namespace."""
     return conn.eval(text)
 

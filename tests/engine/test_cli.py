@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from rpyc_engine.factory import connect, unix_connect
+from rpyc_engine.factory import connect, connect_pipes, unix_connect
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -137,3 +137,23 @@ def test_bad_service_spec_rejected(spawn):
     _, err = proc.communicate(timeout=30)
     assert proc.returncode != 0
     assert "expected MODULE:CLASS" in err
+
+
+def test_stdio_serves_plain_service():
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "rpyc_engine", "serve", "--stdio"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        env=_env(),
+    )
+    try:
+        conn = connect_pipes(proc.stdout, proc.stdin)
+        conn.ping()
+        with pytest.raises(AttributeError):
+            conn.root.eval  # noqa: B018 - a plain service exposes no eval
+        conn.close()
+        assert proc.wait(timeout=20) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)

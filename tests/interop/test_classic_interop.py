@@ -207,6 +207,12 @@ def test_stock_client_obtain_and_deliver(stock_client):
     assert delivered["k"] == (1, 2)
 
 
+def test_stock_client_redirected_stdio(stock_client, capsys):
+    with rpyc.classic.redirected_stdio(stock_client):
+        stock_client.execute("print('printed by the peer')")
+    assert capsys.readouterr().out == "printed by the peer\n"
+
+
 def test_stock_client_upload_download(stock_client, tmp_path):
     source = tmp_path / "up.bin"
     source.write_bytes(os.urandom(200_000))
