@@ -24,6 +24,7 @@ import os
 import pickle
 import posixpath
 import socket
+import stat
 import subprocess
 import sys
 import tempfile
@@ -328,10 +329,12 @@ _REMOTE_FILE_FUNCTIONS = {
     "open": ("builtins", "open"),
     "sorted": ("builtins", "sorted"),
     "tuple": ("builtins", "tuple"),
+    "chmod": ("os", "chmod"),
     "listdir": ("os", "listdir"),
     "makedirs": ("os", "makedirs"),
     "remove": ("os", "remove"),
     "replace": ("os", "replace"),
+    "stat": ("os", "stat"),
     "isdir": ("os.path", "isdir"),
     "isfile": ("os.path", "isfile"),
     "join": ("os.path", "join"),
@@ -377,7 +380,9 @@ def upload(
 
     Each file is written to a hidden temporary name next to its target and renamed
     when complete, so a failed transfer never leaves a partial file under the target
-    name. Directories are created as needed; symbolic links are followed.
+    name. The copy gets the source's permission bits (an existing target is replaced,
+    not rewritten in place). Directories are created as needed, and symbolic links
+    are followed.
 
     Raises:
         FileNotFoundError: ``localpath`` is neither a file nor a directory.
@@ -418,10 +423,12 @@ def _upload_file(
                     break
                 write(chunk)
         remote_file.close()
+        remote.chmod(part, stat.S_IMODE(os.stat(localpath).st_mode))
         remote.replace(part, remotepath)
     except BaseException:
         with contextlib.suppress(Exception):
             remote_file.close()
+        with contextlib.suppress(Exception):
             remote.remove(part)
         raise
 
@@ -431,9 +438,9 @@ def download(
 ) -> None:
     """Copy a file or directory tree from the peer's ``remotepath`` to ``localpath``.
 
-    Files are written to a hidden temporary name and renamed when complete, like
-    ``upload``; new files get mode 0600 (``tempfile.mkstemp``). The peer decides what
-    the files contain, so treat them as coming from the peer.
+    Files are written to a hidden temporary name and renamed when complete, and get
+    the remote file's permission bits, like ``upload``. The peer decides what the
+    files contain, so treat them as coming from the peer.
 
     Raises:
         FileNotFoundError: ``remotepath`` is neither a file nor a directory on the peer.
@@ -479,6 +486,9 @@ def _download_file(
                     local_file.write(chunk)
             finally:
                 remote_file.close()
+            os.fchmod(
+                local_file.fileno(), stat.S_IMODE(remote.stat(remotepath).st_mode)
+            )
         os.replace(part, localpath)
     except BaseException:
         with contextlib.suppress(OSError):

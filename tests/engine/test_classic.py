@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import stat
 import sys
 
 import pytest
@@ -156,6 +157,20 @@ def test_upload_replaces_existing_file(conn, tmp_path):
     target.write_bytes(b"old")
     classic.upload(conn, str(source), str(target), chunk_size=4)
     assert target.read_bytes() == b"new contents"
+
+
+def test_transfer_keeps_permission_bits(conn, tmp_path):
+    source = tmp_path / "script.sh"
+    source.write_bytes(b"#!/bin/sh\necho hi\n")
+    os.chmod(source, 0o750)
+    uploaded = tmp_path / "uploaded.sh"
+    classic.upload(conn, str(source), str(uploaded))
+    assert stat.S_IMODE(os.stat(uploaded).st_mode) == 0o750
+    os.chmod(uploaded, 0o604)
+    downloaded = tmp_path / "downloaded.sh"
+    classic.download(conn, str(uploaded), str(downloaded))
+    assert stat.S_IMODE(os.stat(downloaded).st_mode) == 0o604
+    assert downloaded.read_bytes() == source.read_bytes()
 
 
 def test_connect_thread():
