@@ -260,3 +260,31 @@ def test_teleport_to_other_version_refused():
     finally:
         conn.close()
     conn.proc.wait(timeout=20)
+
+
+def test_ssl_connect_classic(tmp_path):
+    trustme = pytest.importorskip("trustme")
+    from rpyc_engine.tls import SSLAuthenticator
+
+    ca = trustme.CA()
+    leaf = ca.issue_cert("127.0.0.1")
+    ca_file = tmp_path / "ca.pem"
+    cert_file = tmp_path / "server.pem"
+    key_file = tmp_path / "server.key"
+    ca.cert_pem.write_to_path(str(ca_file))
+    leaf.cert_chain_pems[0].write_to_path(str(cert_file))
+    leaf.private_key_pem.write_to_path(str(key_file))
+    authenticator = SSLAuthenticator(str(key_file), str(cert_file))
+    srv = ThreadedServer(
+        SlaveService, hostname="127.0.0.1", port=0, authenticator=authenticator
+    )
+    srv.start_in_thread()
+    try:
+        conn = classic.ssl_connect("127.0.0.1", srv.port, ca_certs=str(ca_file))
+        try:
+            assert conn.modules.os.getpid() == os.getpid()
+            assert conn.eval("2 + 2") == 4
+        finally:
+            conn.close()
+    finally:
+        srv.close()
