@@ -66,7 +66,9 @@ _object_delattr = object.__delattr__
 # Names looked up on the proxy itself although LOCAL_ATTRS lists them: stock forwards
 # ``__doc__`` to the peer.
 _FORWARDED_LOCAL = frozenset({"__doc__"})
-_LOCAL = LOCAL_ATTRS - _FORWARDED_LOCAL
+# ``__call__`` and ``__array__`` are read from the proxy class as stock does, so
+# ``callable()``-style probes and numpy see the local stub (or its absence) without traffic.
+_LOCAL = (LOCAL_ATTRS - _FORWARDED_LOCAL) | {"__call__", "__array__"}
 # Routines never turned into stubs: type() would make the first two implicit classmethods,
 # and the rest are implemented locally by BaseNetref.
 _NO_STUB = LOCAL_ATTRS | {

@@ -22,7 +22,8 @@ def exposed(func: _F) -> _F:
     The service class gets an ``exposed_<name>`` alias of the method, which is what the
     access rule looks for; the method stays callable locally as before.
     """
-    setattr(func, _EXPOSED_FLAG, True)
+    target = func.__func__ if isinstance(func, (classmethod, staticmethod)) else func
+    setattr(target, _EXPOSED_FLAG, True)
     return func
 
 
