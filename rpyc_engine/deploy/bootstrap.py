@@ -29,7 +29,7 @@ MEMORY_PREFIX = "<rpyc-deploy>/"
 
 BOOTSTRAP = r"""
 import io, json, os, sys, zipfile
-import importlib.abc, importlib.util
+import importlib.abc, importlib.machinery
 stream_in = os.dup(0)
 stream_out = os.dup(1)
 null = os.open(os.devnull, os.O_RDONLY)
@@ -67,9 +67,12 @@ class MemoryFinder(importlib.abc.MetaPathFinder):
         for name, is_package in ((base + "/__init__.py", True), (base + ".py", False)):
             if name in files:
                 MemoryLoader.paths[fullname] = PREFIX + name
-                return importlib.util.spec_from_file_location(
-                    fullname, PREFIX + name, loader=LOADER,
-                    submodule_search_locations=[] if is_package else None)
+                # ModuleSpec keeps the origin as given (spec_from_file_location would
+                # make it absolute, so __file__ would look like a real path).
+                spec = importlib.machinery.ModuleSpec(
+                    fullname, LOADER, origin=PREFIX + name, is_package=is_package)
+                spec.has_location = True
+                return spec
         return None
 MemoryLoader.paths = {}
 LOADER = MemoryLoader()

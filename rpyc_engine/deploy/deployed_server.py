@@ -345,6 +345,7 @@ class DeployedServer:
             transport.write,
             on_control=self._on_control,
             name=f"deploy-{self.alias}",
+            expect_preamble=mux.PREAMBLE,
         )
         self._mux.start()
         self._check_cancel()

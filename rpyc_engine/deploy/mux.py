@@ -41,6 +41,10 @@ CONTROL = 0
 # Largest payload the pump puts in one DATA frame, and the largest one accepted.
 CHUNK_SIZE = 256 * 1024
 MAX_PAYLOAD = 16 * 1024 * 1024
+# The server writes this before its first frame. A login script that prints to stdout
+# (a .bashrc echo) puts text ahead of it, which the client skips, up to MAX_NOISE bytes.
+PREAMBLE = b"\x00rpyc-deploy-stream\x00"
+MAX_NOISE = 64 * 1024
 
 
 class MuxError(Exception):
@@ -149,6 +153,8 @@ class Multiplexer:
         on_control: called as ``on_control(kind, message)`` for control frames other than
             PING, to which the multiplexer replies itself.
         name: prefix for thread names and log lines.
+        expect_preamble: bytes the peer sends before its first frame; everything before
+            them is logged and dropped. ``None`` expects frames from the first byte.
     """
 
     def __init__(
@@ -158,8 +164,10 @@ class Multiplexer:
         on_open: Optional[Callable[[socket.socket], None]] = None,
         on_control: Optional[Callable[[int, Dict[str, Any]], None]] = None,
         name: str = "mux",
+        expect_preamble: Optional[bytes] = None,
     ) -> None:
         self.name = name
+        self._expect_preamble = expect_preamble
         self._recv = recv
         self._write = write
         self._on_open = on_open
@@ -234,6 +242,7 @@ class Multiplexer:
 
     def _run(self) -> None:
         buffer = bytearray()
+        synced = self._expect_preamble is None
         try:
             while not self.closed.is_set():
                 chunk = self._recv(CHUNK_SIZE + HEADER.size)
@@ -242,9 +251,28 @@ class Multiplexer:
                     return
                 self.last_received = time.monotonic()
                 buffer += chunk
-                self._dispatch_buffer(buffer)
+                if not synced:
+                    synced = self._skip_to_preamble(buffer)
+                if synced:
+                    self._dispatch_buffer(buffer)
         except (OSError, ValueError, MuxError) as exc:
             self.shutdown(f"{type(exc).__name__}: {exc}")
+
+    def _skip_to_preamble(self, buffer: bytearray) -> bool:
+        """Drop what precedes the preamble (a login script's output); True once found."""
+        assert self._expect_preamble is not None
+        found = buffer.find(self._expect_preamble)
+        if found < 0:
+            if len(buffer) > MAX_NOISE:
+                raise MuxError(
+                    f"no stream preamble in the first {MAX_NOISE} bytes: {bytes(buffer[:80])!r}"
+                )
+            return False
+        if found:
+            noise = bytes(buffer[:found]).decode("utf-8", "replace")
+            logger.warning("%s: ignored output before the stream: %r", self.name, noise[:200])
+        del buffer[: found + len(self._expect_preamble)]
+        return True
 
     def _dispatch_buffer(self, buffer: bytearray) -> None:
         offset = 0

@@ -73,6 +73,9 @@ class _Server:
             written = os.write(self._out_fd, view)
             view = view[written:]
 
+    def write_preamble(self) -> None:
+        self._write_all(mux.PREAMBLE)
+
     def _on_control(self, kind: int, message: Dict[str, Any]) -> None:
         if kind == mux.SHUTDOWN:
             self.stop("shutdown requested by the client", EXIT_SHUTDOWN)
@@ -151,6 +154,7 @@ def main(reader: BinaryIO, out_fd: int, config: Dict[str, Any]) -> None:
         "python": sys.executable,
         "version": list(sys.version_info[:3]),
     }
+    server.write_preamble()
     server.mux.send_control(mux.HELLO, hello)
     server.mux.start()
     _start_thread(server.watch_stream, "deployed-stream-watch")

@@ -68,3 +68,13 @@ def test_close_timeout_kills_frozen_child():
     finally:
         if not process_gone(pid, within=0):
             os.kill(pid, signal.SIGKILL)
+
+
+def test_engine_imported_from_memory():
+    """The server imports the uploaded engine from memory, and its source is readable."""
+    with DeployedServer(local) as server:
+        conn = server.classic_connect()
+        remote_engine = conn.modules.rpyc_engine
+        assert remote_engine.__file__ == "<rpyc-deploy>/rpyc_engine/__init__.py"
+        remote_main = conn.modules["rpyc_engine.deploy.remote"].main
+        assert "def main(" in conn.modules.inspect.getsource(remote_main)
