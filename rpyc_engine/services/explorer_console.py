@@ -122,12 +122,11 @@ def input_status(source: str) -> str:
 class Console:
     """The namespace and the runs of one client's console."""
 
-    def __init__(self) -> None:
-        self.namespace: Dict[str, Any] = {
-            "__name__": "__console__",
-            "__doc__": None,
-            "__builtins__": builtins,
-        }
+    def __init__(self, namespace: Optional[Dict[str, Any]] = None) -> None:
+        self.namespace: Dict[str, Any] = {} if namespace is None else namespace
+        self.namespace.setdefault("__name__", "__console__")
+        self.namespace.setdefault("__doc__", None)
+        self.namespace.setdefault("__builtins__", builtins)
         self._runs: Dict[int, _Run] = {}
         self._ids = itertools.count(1)
         self._lock = threading.Lock()

@@ -11,6 +11,7 @@ Server side: copied onto remote hosts, so CPython 3.8+ and the standard library 
 from __future__ import annotations
 
 import errno
+import fnmatch
 import os
 import shutil
 import stat
@@ -33,7 +34,7 @@ DEFAULT_PAGE = 500
 MAX_PAGE = 5000
 MAX_RANGE = 16 * 1024 * 1024
 PREVIEW_LIMIT = 256 * 1024
-SORT_KEYS = ("name", "size", "mtime", "kind")
+SORT_KEYS = ("name", "kind", "size", "mtime", "mode", "owner", "group", "target")
 
 _ERRNO_CODES = {
     errno.EACCES: "permission-denied",
@@ -120,11 +121,14 @@ def entry_from_stat(name: str, path: str, st: os.stat_result) -> Entry:
     )
 
 
-def _scan(path: str, show_hidden: bool) -> list:
+def _scan(path: str, show_hidden: bool, pattern: str) -> list:
     entries = []
+    pattern = pattern.lower()
     with os.scandir(path) as it:
         for item in it:
             if not show_hidden and item.name.startswith("."):
+                continue
+            if pattern and not _matches(item.name.lower(), pattern):
                 continue
             try:
                 st = item.stat(follow_symlinks=False)
@@ -135,13 +139,19 @@ def _scan(path: str, show_hidden: bool) -> list:
     return entries
 
 
+def _matches(name: str, pattern: str) -> bool:
+    if any(char in pattern for char in "*?["):
+        return fnmatch.fnmatchcase(name, pattern)
+    return pattern in name
+
+
 def _sort(entries: list, sort: str) -> None:
     """Sort in place by ``name``, ``size``, ``mtime`` or ``kind``; ``-key`` reverses."""
     reverse = sort.startswith("-")
     key = sort.lstrip("-") or "name"
     if key not in SORT_KEYS:
         raise ValueError("unknown sort key %r; expected one of %s" % (key, SORT_KEYS))
-    index = {"name": 0, "kind": 1, "size": 2, "mtime": 3}[key]
+    index = SORT_KEYS.index(key)
     if key == "name":
         entries.sort(key=lambda entry: (entry[0].lower(), entry[0]), reverse=reverse)
     else:
@@ -171,15 +181,21 @@ class DirectoryLister:
         limit: int = DEFAULT_PAGE,
         show_hidden: bool = False,
         sort: str = "name",
+        pattern: str = "",
     ) -> Tuple[tuple, int, Optional[ErrorTuple]]:
-        """Return ``(entries, total, error)`` for one page of a directory."""
+        """Return ``(entries, total, error)`` for one page of a directory.
+
+        ``sort`` is one of `SORT_KEYS`, with a leading ``-`` for descending order.
+        ``pattern`` keeps names that contain it, case-insensitively, or that match it as
+        a glob when it contains ``*``, ``?`` or ``[``.
+        """
         limit = max(1, min(int(limit), MAX_PAGE))
-        key = (path, bool(show_hidden), sort)
+        key = (path, bool(show_hidden), sort, pattern)
         with self._lock:
             entries = self._snapshots.get(key) if offset > 0 else None
         if entries is None:
             try:
-                entries = _scan(path, show_hidden)
+                entries = _scan(path, show_hidden, pattern)
                 _sort(entries, sort)
             except (OSError, ValueError) as exc:
                 return ((), 0, error_tuple(exc, path))

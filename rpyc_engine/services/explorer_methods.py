@@ -26,8 +26,8 @@ from rpyc_engine.services.explorer_objects import SHOW_CALLABLES, ObjectBrowser
 class ExplorerMethods:
     """Batched explorer calls; one instance serves one connection."""
 
-    def __init__(self) -> None:
-        self.console = Console()
+    def __init__(self, namespace: Optional[dict] = None) -> None:
+        self.console = Console(namespace)
         self.objects = ObjectBrowser(self.console.namespace)
         self.lister = files.DirectoryLister()
         self.uploads = files.UploadTable()
@@ -59,9 +59,13 @@ class ExplorerMethods:
         limit: int = files.DEFAULT_PAGE,
         show_hidden: bool = False,
         sort: str = "name",
+        pattern: str = "",
     ) -> tuple:
-        """Return ``(entries, total, error)`` for one page of a directory."""
-        return self.lister.page(path, offset, limit, show_hidden, sort)
+        """Return ``(entries, total, error)`` for one page of a directory.
+
+        An entry is ``(name, kind, size, mtime, mode, owner, group, link_target)``.
+        """
+        return self.lister.page(path, offset, limit, show_hidden, sort, pattern)
 
     def exposed_stat(self, path: str) -> tuple:
         return files.stat_path(path)

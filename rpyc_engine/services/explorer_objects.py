@@ -196,16 +196,7 @@ class ObjectBrowser:
                 value, descriptor = _child_item(parent, step[0], step[1]), False
         except Exception as exc:
             return (label, "error", "", "<%s>" % exc, False, False, step)
-        shown = "<%s: not evaluated>" % type_name(value) if descriptor else short_repr(value)
-        return (
-            label,
-            classify(value, descriptor),
-            type_name(value),
-            shown,
-            has_children(value, descriptor),
-            _is_callable(value, descriptor),
-            step,
-        )
+        return make_row(label, value, descriptor, step)
 
     # -- details, evaluate, console --------------------------------------------
 
@@ -220,8 +211,9 @@ class ObjectBrowser:
     def evaluate(self, root: str, path: tuple) -> Tuple[Optional[tuple], Optional[tuple]]:
         """Run the attribute lookup at the end of ``path`` (properties included).
 
-        Returns ``(step, error)``: the ``("value", name)`` step that names the stored
-        result from now on, so browsing it later does not run the property again.
+        Returns ``(row, error)``: the page row of the result, whose step
+        ``("value", name)`` names the stored result from now on, so browsing it later
+        does not run the property again.
         """
         path = tuple(path)
         if not path or path[-1][0] != "attr":
@@ -238,7 +230,7 @@ class ObjectBrowser:
             if len(self._evaluated) >= 256:
                 self._evaluated.pop(next(iter(self._evaluated)))
             self._evaluated[(root, path[:-1] + (step,))] = value
-        return (step, None)
+        return (make_row(path[-1][1], value, False, step), None)
 
     def send_to_console(
         self, root: str, path: tuple, name: str
@@ -260,6 +252,20 @@ class ObjectBrowser:
 
 
 _MISSING = object()
+
+
+def make_row(label: str, value: Any, descriptor: bool, step: tuple) -> tuple:
+    """Build ``(name, kind, type_name, short_repr, has_children, callable, step)``."""
+    shown = "<%s: not evaluated>" % type_name(value) if descriptor else short_repr(value)
+    return (
+        label,
+        classify(value, descriptor),
+        type_name(value),
+        shown,
+        has_children(value, descriptor),
+        _is_callable(value, descriptor),
+        step,
+    )
 
 
 def _error(exc: BaseException) -> tuple:

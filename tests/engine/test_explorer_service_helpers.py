@@ -209,9 +209,11 @@ def test_object_page_does_not_run_properties(tripwire):
     assert error is None
     assert "not evaluated" in details[1]
     assert Tripwire.hits == []
-    step, error = browser.evaluate("console", (("key", "t"), ("attr", "armed")))
+    row, error = browser.evaluate("console", (("key", "t"), ("attr", "armed")))
     assert Tripwire.hits == ["property"]
-    details, _ = browser.details("console", (("key", "t"), step))
+    assert row[6] == ("value", "armed")
+    assert row[3] == "1"
+    details, _ = browser.details("console", (("key", "t"), row[6]))
     assert details[1] == "1"
     assert Tripwire.hits == ["property"]
 

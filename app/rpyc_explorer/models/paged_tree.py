@@ -1,0 +1,302 @@
+"""A lazy tree model whose children arrive in pages from asynchronous remote calls.
+
+`PagedTreeModel` adapts pages of rows (one remote call each) to `QAbstractItemModel`.
+Expanding a node makes the view call `fetchMore`, which starts one asyncio task for the
+next page and shows a "loading…" row at the end of the node until the page arrives; the
+GUI thread never waits. A page that fails becomes an error row in place. `release`
+drops the children of a collapsed branch, so cached rows do not pile up.
+
+Subclasses supply `load_page` (the remote call), `make_child` (a node from one row) and
+`node_data` (what a cell shows).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from PySide6.QtCore import (
+    QAbstractItemModel,
+    QModelIndex,
+    QObject,
+    QPersistentModelIndex,
+    Qt,
+    Signal,
+)
+from PySide6.QtGui import QBrush, QColor
+
+log = logging.getLogger(__name__)
+
+PAGE_SIZE = 500
+ERROR_COLOR = "#c0392b"
+
+IndexLike = QModelIndex | QPersistentModelIndex
+
+
+class Node:
+    """One row of the tree: a loaded item, a "loading…" row or an error row."""
+
+    __slots__ = (
+        "parent", "row", "kind", "data", "children", "total", "loading", "expandable", "epoch"
+    )
+
+    def __init__(
+        self, parent: Node | None, kind: str, data: Any, expandable: bool = False
+    ) -> None:
+        self.parent = parent
+        self.row = 0
+        # "item" for real rows; "loading" and "error" for the placeholder rows.
+        self.kind = kind
+        self.data = data
+        self.children: list[Node] = []
+        self.total: int | None = None
+        self.loading = False
+        self.expandable = expandable
+        # Bumped when the children are released, so a page requested before that is
+        # dropped when it arrives.
+        self.epoch = 0
+
+    def loaded_items(self) -> int:
+        return sum(1 for child in self.children if child.kind == "item")
+
+
+class PagedTreeModel(QAbstractItemModel):
+    """Base model: lazy, paged, asynchronous children."""
+
+    # Emitted when a page finished loading (the node's index, or an invalid index for
+    # the top level); tests and views wait on it.
+    pageLoaded = Signal(QModelIndex)
+    # Emitted with a message when a page failed; the row also shows it in place.
+    pageFailed = Signal(QModelIndex, str)
+
+    def __init__(self, headers: Sequence[str], parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._headers = list(headers)
+        self._root = Node(None, "root", None, expandable=True)
+        self._tasks: set[asyncio.Task] = set()
+        self.page_size = PAGE_SIZE
+        self.pages_requested = 0
+
+    # -- subclass hooks ---------------------------------------------------------
+
+    async def load_page(self, node: Node, offset: int, limit: int) -> tuple:
+        """Return ``(rows, total, error)`` for one page of ``node``'s children."""
+        raise NotImplementedError
+
+    def make_child(self, parent: Node, row: tuple) -> Node:
+        raise NotImplementedError
+
+    def node_data(self, node: Node, column: int, role: int) -> Any:
+        raise NotImplementedError
+
+    # -- structure --------------------------------------------------------------
+
+    def node(self, index: IndexLike) -> Node:
+        """Return the node behind ``index`` (the hidden root for an invalid index)."""
+        if not index.isValid():
+            return self._root
+        return index.internalPointer()
+
+    def index_of(self, node: Node) -> QModelIndex:
+        if node is self._root or node.parent is None:
+            return QModelIndex()
+        return self.createIndex(node.row, 0, node)
+
+    def index(self, row: int, column: int, parent: IndexLike = QModelIndex()) -> QModelIndex:
+        if column < 0 or column >= len(self._headers):
+            return QModelIndex()
+        owner = self.node(parent)
+        if row < 0 or row >= len(owner.children):
+            return QModelIndex()
+        return self.createIndex(row, column, owner.children[row])
+
+    def parent(self, index: IndexLike = QModelIndex()) -> QModelIndex:  # type: ignore[override]
+        if not index.isValid():
+            return QModelIndex()
+        owner = self.node(index).parent
+        if owner is None or owner is self._root:
+            return QModelIndex()
+        return self.createIndex(owner.row, 0, owner)
+
+    def rowCount(self, parent: IndexLike = QModelIndex()) -> int:
+        if parent.isValid() and parent.column() != 0:
+            return 0
+        return len(self.node(parent).children)
+
+    def columnCount(self, parent: IndexLike = QModelIndex()) -> int:
+        return len(self._headers)
+
+    def hasChildren(self, parent: IndexLike = QModelIndex()) -> bool:
+        if parent.isValid() and parent.column() != 0:
+            return False
+        owner = self.node(parent)
+        if owner.children:
+            return True
+        return owner.kind in ("item", "root") and owner.expandable
+
+    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.DisplayRole) -> Any:
+        if orientation == Qt.Horizontal and role == Qt.DisplayRole and 0 <= section < len(self._headers):
+            return self._headers[section]
+        return None
+
+    def flags(self, index: IndexLike) -> Qt.ItemFlag:
+        if not index.isValid():
+            return Qt.NoItemFlags
+        if self.node(index).kind != "item":
+            return Qt.ItemIsEnabled
+        return Qt.ItemIsEnabled | Qt.ItemIsSelectable
+
+    def data(self, index: IndexLike, role: int = Qt.DisplayRole) -> Any:
+        if not index.isValid():
+            return None
+        node = self.node(index)
+        if node.kind == "loading":
+            return "loading…" if role == Qt.DisplayRole and index.column() == 0 else None
+        if node.kind == "error":
+            if role in (Qt.DisplayRole, Qt.ToolTipRole) and index.column() == 0:
+                return node.data
+            if role == Qt.ForegroundRole:
+                return QBrush(QColor(ERROR_COLOR))
+            return None
+        return self.node_data(node, index.column(), role)
+
+    # -- paging -----------------------------------------------------------------
+
+    def canFetchMore(self, parent: IndexLike) -> bool:
+        owner = self.node(parent)
+        if owner.kind not in ("item", "root") or not owner.expandable or owner.loading:
+            return False
+        if any(child.kind == "error" for child in owner.children):
+            return False
+        return owner.total is None or owner.loaded_items() < owner.total
+
+    def fetchMore(self, parent: IndexLike) -> None:
+        if not self.canFetchMore(parent):
+            return
+        owner = self.node(parent)
+        owner.loading = True
+        self.pages_requested += 1
+        task = asyncio.ensure_future(self._fetch(owner, owner.loaded_items(), owner.epoch))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _fetch(self, owner: Node, offset: int, epoch: int) -> None:
+        # Views and QAbstractItemModelTester call fetchMore while they handle a model
+        # signal, so the model changes only from here, in a later loop iteration.
+        await asyncio.sleep(0)
+        if epoch != owner.epoch or not self._attached(owner):
+            return
+        self._append(owner, [Node(owner, "loading", None)])
+        try:
+            rows, total, error = await self.load_page(owner, offset, self.page_size)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # a lost connection or a remote bug: show it in place
+            log.warning("loading a page at offset %d failed: %s", offset, exc)
+            rows, total, error = (), 0, ("error", str(exc), "")
+        if epoch != owner.epoch or not self._attached(owner):
+            return  # the branch was released or the model reset meanwhile
+        self._apply_page(owner, rows, total, error)
+
+    def _apply_page(self, owner: Node, rows: Sequence[tuple], total: int, error: Any) -> None:
+        # `loading` stays true until the rows are in: the signals below make testers
+        # and views call fetchMore, which must not start the same page again.
+        self._remove_placeholders(owner)
+        index = self.index_of(owner)
+        if error is not None:
+            owner.total = 0
+            message = error_text(error)
+            self._append(owner, [Node(owner, "error", message)])
+            owner.loading = False
+            self.pageFailed.emit(index, message)
+            return
+        owner.total = int(total) if rows else owner.loaded_items()
+        self._append(owner, [self.make_child(owner, row) for row in rows])
+        owner.loading = False
+        self.pageLoaded.emit(index)
+
+    def _attached(self, node: Node) -> bool:
+        while node.parent is not None:
+            parent = node.parent
+            if node.row >= len(parent.children) or parent.children[node.row] is not node:
+                return False
+            node = parent
+        return node is self._root
+
+    def _append(self, owner: Node, nodes: list[Node]) -> None:
+        if not nodes:
+            return
+        first = len(owner.children)
+        self.beginInsertRows(self.index_of(owner), first, first + len(nodes) - 1)
+        for offset, child in enumerate(nodes):
+            child.row = first + offset
+        owner.children.extend(nodes)
+        self.endInsertRows()
+
+    def _remove_placeholders(self, owner: Node) -> None:
+        # Placeholders only ever sit after the loaded items, so rows above them keep
+        # their numbers.
+        first = owner.loaded_items()
+        last = len(owner.children) - 1
+        if last < first:
+            return
+        self.beginRemoveRows(self.index_of(owner), first, last)
+        del owner.children[first:]
+        self.endRemoveRows()
+
+    def release(self, index: IndexLike) -> None:
+        """Drop the cached children of ``index``; expanding it again reloads them."""
+        owner = self.node(index)
+        if owner.children:
+            self.beginRemoveRows(self.index_of(owner), 0, len(owner.children) - 1)
+            owner.children = []
+            self.endRemoveRows()
+        owner.total = None
+        owner.loading = False
+        owner.epoch += 1
+
+    def reload(self, index: IndexLike) -> None:
+        """Release the children of ``index`` and fetch their first page again."""
+        self.release(index)
+        self.fetchMore(index)
+
+    def set_top_level(self, nodes: list[Node]) -> None:
+        """Replace the top-level nodes (resets the model)."""
+        self.beginResetModel()
+        self._root.epoch += 1
+        for position, child in enumerate(nodes):
+            child.parent = self._root
+            child.row = position
+        self._root.children = list(nodes)
+        self._root.total = len(nodes)
+        self._root.loading = False
+        self.endResetModel()
+
+    def reset_children(self) -> None:
+        """Forget every loaded page below the top level (sort, filter or toggles changed)."""
+        self.beginResetModel()
+        for child in self._root.children:
+            child.children = []
+            child.total = None
+            child.loading = False
+            child.epoch += 1
+        self.endResetModel()
+
+    async def shutdown(self) -> None:
+        """Cancel the page loads still in flight."""
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def error_text(error: Sequence[Any]) -> str:
+    """Render a service error tuple ``(code, message, path)`` for an error row."""
+    code, message, path = (list(error) + ["", "", ""])[:3]
+    text = f"{message}" if message else str(code)
+    if path:
+        text += f": {path}"
+    return f"⚠ {text} ({code})" if code else f"⚠ {text}"
