@@ -155,7 +155,10 @@ def _load_service(args: argparse.Namespace) -> Any:
             f"invalid --service {args.service!r}: expected MODULE:CLASS, "
             "e.g. mypackage.services:MyService"
         )
-    return getattr(importlib.import_module(module_name), class_name)
+    try:
+        return getattr(importlib.import_module(module_name), class_name)
+    except (ImportError, AttributeError) as exc:
+        raise SystemExit(f"cannot load --service {args.service!r}: {exc}") from exc
 
 
 def _server_kwargs(args: argparse.Namespace) -> dict:

@@ -132,6 +132,23 @@ def test_busy_port_fails_with_message(spawn):
     assert f"cannot listen on 127.0.0.1:{port}" in err
 
 
+def test_missing_service_class_reported(spawn):
+    proc = spawn("--service", "rpyc_engine.services.base:NoSuchService", "--port", "0")
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 1
+    assert "cannot load --service 'rpyc_engine.services.base:NoSuchService'" in err
+
+
+def test_service_option_serves_that_class(spawn):
+    proc = spawn("--service", "rpyc_engine.services.base:VoidService", "--port", "0")
+    port = int(proc.stdout.readline())
+    conn = connect("127.0.0.1", port)
+    try:
+        assert conn.root.get_service_name() == "VOID"
+    finally:
+        conn.close()
+
+
 def test_bad_service_spec_rejected(spawn):
     proc = spawn("--service", "no_colon_here", "--port", "0")
     _, err = proc.communicate(timeout=30)
