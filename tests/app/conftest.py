@@ -16,8 +16,12 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("QT_API", "pyside6")
 os.environ.setdefault("LANG", "C.UTF-8")
 
+import keyring.backend  # noqa: E402
+import keyring.errors  # noqa: E402
 import pytest  # noqa: E402
 import qasync  # noqa: E402
+
+from rpyc_explorer.app import close_loop  # noqa: E402
 
 ARUN_TIMEOUT = 20.0
 
@@ -25,19 +29,14 @@ ARUN_TIMEOUT = 20.0
 @pytest.fixture
 def qloop(qapp) -> Iterator[asyncio.AbstractEventLoop]:
     """A qasync event loop on the test QApplication, closed after the test."""
+    # Closing a test's last window must not stop the loop, as in the application.
+    qapp.setQuitOnLastWindowClosed(False)
     loop = qasync.QEventLoop(qapp)
     asyncio.set_event_loop(loop)
     try:
         yield loop
     finally:
-        pending = [task for task in asyncio.all_tasks(loop) if not task.done()]
-        for task in pending:
-            task.cancel()
-        if pending:
-            loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
-        loop.run_until_complete(loop.shutdown_asyncgens())
-        asyncio.set_event_loop(None)
-        loop.close()
+        close_loop(loop)
 
 
 @pytest.fixture
@@ -60,3 +59,58 @@ def app_dirs(tmp_path, monkeypatch) -> dict[str, Any]:
     monkeypatch.setenv("RPYC_EXPLORER_CONFIG_DIR", str(config))
     monkeypatch.setenv("RPYC_EXPLORER_DATA_DIR", str(data))
     return {"config": config, "data": data}
+
+
+class MemoryKeyring(keyring.backend.KeyringBackend):
+    """An in-memory keyring backend for unit tests.
+
+    The OS keyring (SecretService) is exercised by the credential tests; window and
+    dialog tests only need somewhere to put a secret and read it back.
+    """
+
+    priority = 1
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.entries: dict[tuple[str, str], str] = {}
+
+    def get_password(self, service: str, username: str) -> str | None:
+        return self.entries.get((service, username))
+
+    def set_password(self, service: str, username: str, password: str) -> None:
+        self.entries[(service, username)] = password
+
+    def delete_password(self, service: str, username: str) -> None:
+        if self.entries.pop((service, username), None) is None:
+            raise keyring.errors.PasswordDeleteError(f"no entry for {username}")
+
+
+@pytest.fixture
+def memory_keyring() -> MemoryKeyring:
+    """A fresh in-memory keyring backend."""
+    return MemoryKeyring()
+
+
+async def wait_for_widget(finder: Callable[[], Any], timeout: float = 5.0) -> Any:
+    """Poll `finder()` on the running loop until it returns something truthy."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        found = finder()
+        if found:
+            return found
+        if loop.time() > deadline:
+            raise TimeoutError(f"nothing found by {finder!r} within {timeout} s")
+        await asyncio.sleep(0.01)
+
+
+def visible_child(parent: Any, cls: type) -> Callable[[], Any]:
+    """Return a finder for the first visible child of `parent` of type `cls`."""
+
+    def find() -> Any:
+        for child in parent.findChildren(cls):
+            if child.isVisible():
+                return child
+        return None
+
+    return find

@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import collections
 import logging
-import os
 import re
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +30,7 @@ from PySide6.QtWidgets import (
 )
 
 from rpyc_explorer import icons
+from rpyc_explorer.machines.atomic import atomic_write
 
 log = logging.getLogger(__name__)
 
@@ -276,21 +275,6 @@ class LogPane(QWidget):
             OSError: the file could not be written; an existing file is unchanged.
         """
         text = "\n".join(self.visible_lines()) + "\n"
-        _atomic_write_text(Path(path), text)
+        atomic_write(Path(path), text.encode("utf-8"), mode=0o644)
         log.info("log pane: exported %d lines to %s", text.count("\n"), path)
 
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    fd, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as stream:
-            stream.write(text)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temp_name, path)
-    except BaseException:
-        try:
-            os.unlink(temp_name)
-        except FileNotFoundError:
-            pass
-        raise

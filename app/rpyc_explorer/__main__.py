@@ -1,0 +1,7 @@
+"""`python -m rpyc_explorer` starts the desktop application."""
+
+import sys
+
+from rpyc_explorer.main import main
+
+sys.exit(main())

@@ -1,0 +1,313 @@
+"""The main window: machine commands through real dialogs, tabs, shortcuts, closing."""
+
+from __future__ import annotations
+
+import asyncio
+import tomllib
+
+import pytest
+from conftest import visible_child, wait_for_widget
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QLabel, QMessageBox
+
+from rpyc_explorer.app import create_window
+from rpyc_explorer.icons import ConnectionState
+from rpyc_explorer.machines.credentials import SERVICE_NAME, CredentialStore
+from rpyc_explorer.machines.known_hosts import KnownHosts
+from rpyc_explorer.machines.record import LOCAL_ID, Machine
+from rpyc_explorer.machines.store import MachineStore
+from rpyc_explorer.views import window_settings
+from rpyc_explorer.views.machine_dialog import MachineDialog
+from rpyc_explorer.views.session_tabs import TabState
+
+
+@pytest.fixture
+def parts(app_dirs, memory_keyring):
+    store = MachineStore(app_dirs["config"])
+    return {
+        "store": store,
+        "credentials": CredentialStore(backend=memory_keyring),
+        "known_hosts": KnownHosts(app_dirs["data"] / "known_hosts", read_only_files=[]),
+        "settings": window_settings.open_settings(app_dirs["config"]),
+    }
+
+
+def make_window(qtbot, parts, **kwargs):
+    window = create_window(**parts, **kwargs)
+    qtbot.addWidget(window)
+    window.show()
+    qtbot.waitExposed(window)
+    # Window shortcuts need the window to be active.
+    window.activateWindow()
+    qtbot.waitUntil(window.isActiveWindow, timeout=3000)
+    return window
+
+
+async def click_message_button(window, button: QMessageBox.StandardButton) -> None:
+    box = await wait_for_widget(visible_child(window, QMessageBox))
+    box.button(button).click()
+
+
+def test_window_add_machine_through_dialog(qtbot, arun, parts, memory_keyring):
+    window = make_window(qtbot, parts)
+
+    async def scenario():
+        window.actions.new_machine.trigger()
+        dialog = await wait_for_widget(visible_child(window, MachineDialog))
+        qtbot.keyClicks(dialog.name_edit, "build-01")
+        assert dialog._errors["host"].isVisible()
+        assert not dialog.ok_button.isEnabled()
+        qtbot.keyClicks(dialog.host_edit, "build-01.example")
+        assert not dialog._errors["host"].isVisible()
+        qtbot.keyClicks(dialog.port_edit, "99999")
+        assert dialog._errors["port"].isVisible()
+        assert not dialog.ok_button.isEnabled()
+        dialog.port_edit.setText("2222")
+        assert not dialog._errors["port"].isVisible()
+        dialog.group_combo.setCurrentText("lab")
+        dialog.auth_combo.setCurrentIndex(dialog.auth_combo.findData("password"))
+        dialog.remember_box.setChecked(True)
+        qtbot.keyClicks(dialog.secret_edit, "hunter2")
+        dialog.ok_button.click()
+        await window.wait_idle()
+
+    arun(scenario())
+    saved = [m for m in parts["store"].machines() if m.name == "build-01"]
+    assert len(saved) == 1
+    machine = saved[0]
+    assert machine.port == 2222
+    assert machine.group == "lab"
+    document = tomllib.loads(parts["store"].path.read_text())
+    assert [m["name"] for m in document["machines"]] == ["build-01"]
+    assert "hunter2" not in parts["store"].path.read_text()
+    assert memory_keyring.entries[(SERVICE_NAME, f"{machine.id}/password")] == "hunter2"
+    assert window.panel.machine_item(machine.id) is not None
+    assert window.panel.current_machine_id() == machine.id
+
+
+def test_window_edit_clone_delete(qtbot, arun, parts):
+    store = parts["store"]
+    original = store.add(Machine.new("web", host="web.example"))
+    window = make_window(qtbot, parts)
+
+    async def scenario():
+        window.panel.select_machine(original.id)
+        window.actions.edit_machine.trigger()
+        dialog = await wait_for_widget(visible_child(window, MachineDialog))
+        assert dialog.name_edit.text() == "web"
+        dialog.name_edit.setText("web-renamed")
+        dialog.ok_button.click()
+        await window.wait_idle()
+        assert store.get(original.id).name == "web-renamed"
+
+        window.actions.clone_machine.trigger()
+        await window.wait_idle()
+        copies = [m for m in store.machines() if m.name == "web-renamed (copy)"]
+        assert len(copies) == 1
+        assert copies[0].id != original.id
+        assert window.panel.current_machine_id() == copies[0].id
+
+        # Answering No keeps the machine.
+        window.actions.delete_machine.trigger()
+        await click_message_button(window, QMessageBox.StandardButton.No)
+        await window.wait_idle()
+        assert any(m.id == copies[0].id for m in store.machines())
+
+        window.actions.delete_machine.trigger()
+        await click_message_button(window, QMessageBox.StandardButton.Yes)
+        await window.wait_idle()
+        assert not any(m.id == copies[0].id for m in store.machines())
+        assert window.panel.machine_item(copies[0].id) is None
+
+    arun(scenario())
+    assert "web (copy)" not in store.path.read_text()
+
+
+def test_window_delete_confirm_defaults_to_no(qtbot, arun, parts):
+    machine = parts["store"].add(Machine.new("db", host="db.example"))
+    window = make_window(qtbot, parts)
+
+    async def scenario():
+        window.panel.select_machine(machine.id)
+        window.actions.delete_machine.trigger()
+        box = await wait_for_widget(visible_child(window, QMessageBox))
+        assert box.defaultButton() is box.button(QMessageBox.StandardButton.No)
+        qtbot.keyClick(box, Qt.Key.Key_Return)
+        await window.wait_idle()
+
+    arun(scenario())
+    assert parts["store"].get(machine.id).name == "db"
+
+
+def test_window_managed_machine_not_editable(qtbot, arun, parts):
+    managed = Machine.new("corp", host="corp.example", group="site")
+    parts["store"].set_managed([managed])
+    window = make_window(qtbot, parts)
+    window.panel.select_machine(managed.id)
+    assert not window.actions.edit_machine.isEnabled()
+    assert not window.actions.delete_machine.isEnabled()
+    assert window.actions.clone_machine.isEnabled()
+    assert not window.panel.machine_item(managed.id).icon(1).isNull()
+
+    async def scenario():
+        # Even when asked directly, the command refuses with a message.
+        task = window.spawn(window.commands.edit(managed.id))
+        box = await wait_for_widget(visible_child(window, QMessageBox))
+        assert "Clone" in box.text()
+        box.button(QMessageBox.StandardButton.Ok).click()
+        return await task
+
+    assert arun(scenario()) is None
+    assert window.findChildren(MachineDialog) == []
+
+
+def test_window_builtin_first_and_groups(qtbot, parts):
+    store = parts["store"]
+    store.add(Machine.new("b", host="b.example", group="lab"))
+    store.add(Machine.new("a", host="a.example"))
+    window = make_window(qtbot, parts)
+    top = [window.panel.topLevelItem(i).text(0) for i in range(window.panel.topLevelItemCount())]
+    assert top == ["This computer", "lab", "a"]
+    assert window.panel.topLevelItem(1).child(0).text(0) == "b"
+
+
+async def fake_connector(machine, reporter):
+    for phase in ("finding-python", "uploading", "starting", "handshake"):
+        reporter.phase(phase)
+        await asyncio.sleep(0)
+    return FakeSession(machine)
+
+
+class FakeSession:
+    """Stands in for a RemoteSession in the tab-handling tests, which need no deploy."""
+
+    def __init__(self, machine):
+        self.machine = machine
+        self.closed_calls = 0
+
+    async def close(self):
+        self.closed_calls += 1
+        return []
+
+
+def label_tab(session, parent):
+    return QLabel(f"connected to {session.machine.name}", parent)
+
+
+def test_window_tabs_state_and_ctrl_w(qtbot, arun, parts):
+    # The connector is replaced: this test covers tab handling, the real connection
+    # is covered by test_window_connect_this_computer.
+    window = make_window(qtbot, parts, connector=fake_connector, tab_factory=label_tab)
+
+    async def scenario():
+        await window.connect_machine(LOCAL_ID)
+        assert window.tabs.state(LOCAL_ID) is TabState.CONNECTED
+        assert window.panel.state(LOCAL_ID) is ConnectionState.CONNECTED
+        assert window.tabs.tabText(0) == "This computer"
+        session = window.tabs.session(LOCAL_ID)
+        qtbot.keyClick(window, Qt.Key.Key_W, Qt.KeyboardModifier.ControlModifier)
+        await window.wait_idle()
+        return session
+
+    session = arun(scenario())
+    assert session.closed_calls == 1
+    assert window.tabs.count() == 0
+    assert window.panel.state(LOCAL_ID) is ConnectionState.DISCONNECTED
+
+
+def test_window_close_closes_every_session(qtbot, arun, parts):
+    store = parts["store"]
+    other = store.add(Machine.new("other", host="127.0.0.1"))
+    window = make_window(qtbot, parts, connector=fake_connector, tab_factory=label_tab)
+
+    async def scenario():
+        await window.connect_machine(LOCAL_ID)
+        await window.connect_machine(other.id)
+        sessions = [window.tabs.session(LOCAL_ID), window.tabs.session(other.id)]
+        assert window.tabs.count() == 2
+        window.close()
+        await wait_for_widget(lambda: not window.isVisible())
+        return sessions
+
+    sessions = arun(scenario())
+    assert [s.closed_calls for s in sessions] == [1, 1]
+    assert window.tabs.count() == 0
+    assert window_settings.read_list(parts["settings"], window_settings.OPEN_TABS) == [
+        LOCAL_ID, other.id]
+
+
+def test_window_close_while_connecting_cancels(qtbot, arun, parts):
+    started = asyncio.Event()
+    cancelled = []
+
+    async def slow_connector(machine, reporter):
+        reporter.phase("uploading")
+        started.set()
+        try:
+            await asyncio.sleep(60)
+        except asyncio.CancelledError:
+            cancelled.append(machine.id)
+            raise
+
+    window = make_window(qtbot, parts, connector=slow_connector, tab_factory=label_tab)
+
+    async def scenario():
+        window.connect_machine(LOCAL_ID)
+        await started.wait()
+        panel = window.tabs.progress_panel(LOCAL_ID)
+        assert panel.phase_state("uploading") == "running"
+        assert panel.phase_state("finding-python") == "done"
+        window.close()
+        await wait_for_widget(lambda: not window.isVisible())
+
+    arun(scenario())
+    assert cancelled == [LOCAL_ID]
+    assert window.tabs.count() == 0
+
+
+def test_window_connect_failure_names_phase(qtbot, arun, parts):
+    from rpyc_explorer.views.session_tabs import ConnectFailed
+
+    async def failing(machine, reporter):
+        reporter.phase("finding-python")
+        raise ConnectFailed("no python3 found in PATH", "finding-python")
+
+    window = make_window(qtbot, parts, connector=failing, tab_factory=label_tab)
+
+    async def scenario():
+        await window.connect_machine(LOCAL_ID)
+
+    arun(scenario())
+    panel = window.tabs.progress_panel(LOCAL_ID)
+    text = panel.error_label.text()
+    assert "finding python" in text
+    assert "no python3 found" in text
+    assert "What to try" in text
+    assert window.panel.state(LOCAL_ID) is ConnectionState.ERROR
+    panel.log_button.click()
+    assert window.log_dock.isVisible()
+    assert window.log_pane.machine_combo.currentText() == "This computer"
+
+
+def test_window_shortcuts(qtbot, parts):
+    window = make_window(qtbot, parts)
+    shortcuts = {a.objectName(): a.shortcut().toString() for a in window.actions.all()}
+    assert shortcuts["refresh"] == "F5"
+    assert shortcuts["focus_path"] == "Ctrl+L"
+    assert shortcuts["close_tab"] == "Ctrl+W"
+    assert shortcuts["new_machine"] == "Ctrl+N"
+    assert shortcuts["quit"] == "Ctrl+Q"
+    assert shortcuts["show_log"] == "Ctrl+Shift+L"
+    assert shortcuts["about"] == "F1"
+    window.log_dock.hide()
+    qtbot.keyClick(window, Qt.Key.Key_L, Qt.KeyboardModifier.ControlModifier
+                   | Qt.KeyboardModifier.ShiftModifier)
+    assert window.log_dock.isVisible()
+
+
+def test_window_settings_file_in_config_dir(qtbot, parts, app_dirs):
+    window = make_window(qtbot, parts)
+    window.save_state()
+    path = app_dirs["config"] / window_settings.FILE_NAME
+    assert path.is_file()
+    assert "geometry" in path.read_text()
