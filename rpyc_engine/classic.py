@@ -207,7 +207,7 @@ def connect_subproc(server_argv: Optional[Sequence[str]] = None) -> Any:
     except BaseException:
         _stop_child(proc)
         raise
-    conn.proc = proc
+    conn.proc = proc  # type: ignore[attr-defined]
     return conn
 
 

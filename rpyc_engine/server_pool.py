@@ -173,10 +173,11 @@ class ThreadPoolServer(Server):
             )
             self._finish(connid, sock, conn)
             return
+        # TLS may hold decrypted bytes that select() cannot see.
+        pending = getattr(sock, "pending", None)
         if conn.closed:
             self._finish(connid, sock, conn)
-        elif getattr(sock, "pending", None) and sock.pending():
-            # TLS may hold decrypted bytes that select() cannot see.
+        elif pending is not None and pending():
             self._jobs.put(("serve", connid, sock, conn))
         else:
             self._watch(connid, sock, conn)

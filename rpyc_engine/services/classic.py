@@ -94,8 +94,8 @@ def _import_module(name: Union[str, tuple]) -> types.ModuleType:
 class SlaveService(Service):
     """The classic root: runs code and imports modules for the peer.
 
-    Every connection gets its own instance (servers instantiate a service class per
-    connection), so ``namespace`` is private to one connection.
+    A server given this class creates one instance per connection, so each connection
+    has its own ``namespace``. A server given an instance shares it between clients.
     """
 
     def __init__(self) -> None:

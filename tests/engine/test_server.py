@@ -351,3 +351,32 @@ def test_service_class_gets_instance_per_connection(closing):
         assert second.root.count() == 1
     finally:
         server.close()
+
+
+def test_threadpool_over_tls(tmp_path, closing):
+    trustme = pytest.importorskip("trustme")
+    from rpyc_engine.tls import SSLAuthenticator, ssl_connect
+
+    ca = trustme.CA()
+    leaf = ca.issue_cert("127.0.0.1")
+    ca_file, cert_file, key_file = (tmp_path / n for n in ("ca.pem", "s.pem", "s.key"))
+    ca.cert_pem.write_to_path(str(ca_file))
+    leaf.cert_chain_pems[0].write_to_path(str(cert_file))
+    leaf.private_key_pem.write_to_path(str(key_file))
+    server = ThreadPoolServer(
+        EchoService,
+        hostname="127.0.0.1",
+        port=0,
+        nbThreads=2,
+        authenticator=SSLAuthenticator(str(key_file), str(cert_file)),
+    )
+    server.start_in_thread()
+    try:
+        conn = closing(ssl_connect("127.0.0.1", server.port, ca_certs=str(ca_file)))
+        # Larger than one TLS record, so the server reads it in several pieces.
+        big = b"\xa5" * 200_000
+        for _ in range(5):
+            assert conn.root.echo(big) == big
+        assert conn.root.echo("small") == "small"
+    finally:
+        server.close()
