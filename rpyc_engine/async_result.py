@@ -120,7 +120,7 @@ class AsyncResult:
         return describe_request(*self._request)
 
     def timeout_message(self, timeout: Optional[float]) -> str:
-        """The ``AsyncResultTimeout`` message for this request after ``timeout`` seconds."""
+        """Build the ``AsyncResultTimeout`` message for a wait of ``timeout`` seconds."""
         seconds = "an unlimited time" if timeout is None else f"{timeout:g} s"
         return (
             f"{self.describe()} timed out after {seconds} on connection "
@@ -194,7 +194,7 @@ def _describe_value(value: Any) -> str:
 
 
 def describe_request(handler: int, args: tuple) -> str:
-    """Name a request for messages: handler, attribute name and target, no remote calls."""
+    """Name a request for messages: handler, attribute and target, without I/O."""
     from rpyc_engine.protocol.wire import HANDLER_NAMES
 
     name = HANDLER_NAMES.get(handler, f"handler {handler}")
@@ -209,8 +209,8 @@ def describe_request(handler: int, args: tuple) -> str:
 class AsyncProxy:
     """Callable wrapper of a proxy that sends CALL and returns an ``AsyncResult``.
 
-    With ``timeout`` set (see ``timed``), each result expires that many seconds after the
-    call.
+    With ``timeout`` set (see ``timed``), each result expires that many seconds after
+    the call.
     """
 
     __slots__ = ("_proxy", "_timeout")
@@ -228,7 +228,8 @@ class AsyncProxy:
         from rpyc_engine.protocol.wire import HANDLE_CALL
 
         conn = object.__getattribute__(self._proxy, "____conn__")
-        result = conn.async_request(HANDLE_CALL, self._proxy, args, tuple(kwargs.items()))
+        kwargs_pairs = tuple(kwargs.items())
+        result = conn.async_request(HANDLE_CALL, self._proxy, args, kwargs_pairs)
         if self._timeout is not None:
             result.set_expiry(self._timeout)
         return result
@@ -255,10 +256,10 @@ def async_(proxy: Any) -> AsyncProxy:
 
 
 def timed(proxy: Any, timeout: float) -> AsyncProxy:
-    """Wrap a callable proxy so each call returns an ``AsyncResult`` expiring in ``timeout`` s.
+    """Wrap a callable proxy so each call's ``AsyncResult`` expires in ``timeout`` s.
 
-    ``timed(proxy, 0.5)(x).value`` raises ``AsyncResultTimeout`` (naming the call) when no
-    reply arrives within 0.5 s; ``await timed(proxy, 0.5)(x)`` does the same on a loop.
+    ``timed(proxy, 0.5)(x).value`` raises ``AsyncResultTimeout`` (naming the call) when
+    no reply arrives within 0.5 s; ``await timed(proxy, 0.5)(x)`` does the same on a loop.
 
     Raises:
         TypeError: ``proxy`` is not a callable proxy of a remote object.
