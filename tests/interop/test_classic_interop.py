@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import os
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
@@ -20,6 +21,9 @@ rpyc = pytest.importorskip("rpyc")
 from rpyc.core import consts  # noqa: E402
 
 from rpyc_engine import classic  # noqa: E402
+from rpyc_engine.protocol import wire  # noqa: E402
+from rpyc_engine.protocol.framing import encode_frame, read_frame  # noqa: E402
+from rpyc_engine.protocol.messages import decode_message, encode_request  # noqa: E402
 from rpyc_engine.teleport import TeleportError  # noqa: E402
 
 pytestmark = pytest.mark.timeout(120)
@@ -323,3 +327,109 @@ def test_our_client_teleport_version_check(our_client, monkeypatch):
     mine = "{}.{}".format(*sys.version_info[:2])
     assert "CPython 3.1 " in str(info.value)
     assert f"CPython {mine}" in str(info.value)
+
+
+# -- the classic root on the wire, byte level ---------------------------------------
+
+
+class RawClient:
+    """A hand-written RPyC 6 client: frames requests and reads replies by seq."""
+
+    def __init__(self, port):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=20)
+        self.seq = 0
+
+    def request(self, handler, boxed_args):
+        seq = self.seq
+        self.seq += 1
+        self.sock.sendall(encode_frame(encode_request(seq, handler, boxed_args)))
+        while True:
+            payload = read_frame(self._read_exact)
+            msg_type, reply_seq, body = decode_message(payload)
+            if reply_seq == seq and msg_type != wire.MSG_REQUEST:
+                return msg_type, body
+
+    def _read_exact(self, count):
+        data = b""
+        while len(data) < count:
+            chunk = self.sock.recv(count - len(data))
+            if not chunk:
+                raise EOFError("server hung up")
+            data += chunk
+        return data
+
+    def close(self):
+        self.sock.close()
+
+
+@pytest.fixture
+def raw(our_server):
+    client = RawClient(our_server[1])
+    yield client
+    client.close()
+
+
+def test_raw_getroot_bytes(raw):
+    raw.sock.sendall(bytes.fromhex("000000080001115011531151020a"))
+    msg_type, seq, body = decode_message(read_frame(raw._read_exact))
+    raw.seq = 1
+    assert (msg_type, seq) == (wire.MSG_REPLY, 0)
+    label, id_pack = body
+    assert label == wire.LABEL_REMOTE_REF
+    assert id_pack[0] == "rpyc_engine.services.classic.SlaveService"
+    assert id_pack[2] != 0
+
+
+def test_raw_classic_root_requests(raw):
+    msg_type, (label, root) = raw.request(wire.HANDLE_GETROOT, (wire.LABEL_VALUE, ()))
+    assert msg_type == wire.MSG_REPLY
+
+    _, (_, methods) = raw.request(wire.HANDLE_INSPECT, (wire.LABEL_VALUE, (root,)))
+    names = [name for name, _ in methods]
+    for name in ("execute", "eval", "getmodule", "getconn"):
+        assert name in names
+
+    local_root = (wire.LABEL_LOCAL_REF, root)
+    msg_type, (label, method) = raw.request(
+        wire.HANDLE_GETATTR,
+        (wire.LABEL_TUPLE, (local_root, (wire.LABEL_VALUE, "getmodule"))),
+    )
+    assert (msg_type, label, method[0]) == (
+        wire.MSG_REPLY,
+        wire.LABEL_REMOTE_REF,
+        "builtins.method",
+    )
+
+    call_args = (
+        (wire.LABEL_LOCAL_REF, method),
+        (wire.LABEL_VALUE, (("sys",),)),
+        (wire.LABEL_VALUE, ()),
+    )
+    msg_type, (label, module) = raw.request(
+        wire.HANDLE_CALL, (wire.LABEL_TUPLE, call_args)
+    )
+    assert (label, module[0]) == (wire.LABEL_REMOTE_REF, "sys")
+
+    getattr_args = ((wire.LABEL_LOCAL_REF, module), (wire.LABEL_VALUE, "platform"))
+    msg_type, reply = raw.request(wire.HANDLE_GETATTR, (wire.LABEL_TUPLE, getattr_args))
+    assert reply == (wire.LABEL_VALUE, sys.platform)
+
+    setattr_args = (local_root, (wire.LABEL_VALUE, "x"), (wire.LABEL_VALUE, 1))
+    msg_type, body = raw.request(wire.HANDLE_SETATTR, (wire.LABEL_TUPLE, setattr_args))
+    assert msg_type == wire.MSG_EXCEPTION
+    assert body[0] == ("builtins", "AttributeError")
+    assert body[1] == ("access denied",)
+
+
+def test_raw_eval_exception_has_traceback(raw):
+    _, (_, root) = raw.request(wire.HANDLE_GETROOT, (wire.LABEL_VALUE, ()))
+    args = (
+        (wire.LABEL_LOCAL_REF, root),
+        (wire.LABEL_VALUE, "eval"),
+        (wire.LABEL_VALUE, ("1/0",)),
+        (wire.LABEL_VALUE, ()),
+    )
+    msg_type, body = raw.request(wire.HANDLE_CALLATTR, (wire.LABEL_TUPLE, args))
+    assert msg_type == wire.MSG_EXCEPTION
+    assert body[0] == ("builtins", "ZeroDivisionError")
+    assert "Traceback" in body[3]
