@@ -19,7 +19,7 @@ import time
 from typing import Any, Callable, List, Optional, Tuple, Union
 
 from rpyc_engine.deploy import mux
-from rpyc_engine.deploy.bootstrap import EXIT_BAD_PAYLOAD, bootstrap_source, encode_payload
+from rpyc_engine.deploy.bootstrap import bootstrap_source, encode_payload
 from rpyc_engine.deploy.bundle import server_bundle
 from rpyc_engine.deploy.errors import (
     CLOSING,
@@ -31,11 +31,12 @@ from rpyc_engine.deploy.errors import (
     DeployCancelled,
     DeployError,
     Leftover,
-    NoPythonError,
     TimeoutExpired,
 )
-from rpyc_engine.deploy.probe import EXIT_NO_PYTHON, parse_report, probe_argv, tried_names
+from rpyc_engine.deploy.exit_status import SSH_ERROR, EarlyExit, early_exit_error
+from rpyc_engine.deploy.probe import probe_argv, tried_names
 from rpyc_engine.deploy.transport import (
+    PayloadWriter,
     Transport,
     alias_is_default,
     is_machine,
@@ -50,39 +51,15 @@ DEFAULT_SERVICE = "rpyc_engine.services.classic.SlaveService"
 ProgressCallback = Callable[[str, Optional[float], str], None]
 # How long close() waits for the remote server to exit when no timeout is given.
 CLOSE_WAIT = 5.0
-# Exit statuses of the remote side (see rpyc_engine.deploy.remote).
-EXIT_SERVICE = 4
-SSH_ERROR = 255
-UPLOAD_CHUNK = 64 * 1024
-
-
-class _Upload(threading.Thread):
-    """Writes the payload on its own thread, so the deploy thread can watch for errors."""
-
-    def __init__(self, transport: Transport, payload: bytes) -> None:
-        super().__init__(name=f"deploy-upload-{transport.alias}", daemon=True)
-        self.transport = transport
-        self.payload = payload
-        self.sent = 0
-        self.error: Optional[BaseException] = None
-        self.finished = threading.Event()
-
-    def run(self) -> None:
-        try:
-            for start in range(0, len(self.payload), UPLOAD_CHUNK):
-                self.transport.write(self.payload[start : start + UPLOAD_CHUNK])
-                self.sent = min(start + UPLOAD_CHUNK, len(self.payload))
-        except (OSError, ValueError, EOFError) as exc:
-            self.error = exc
-        finally:
-            self.finished.set()
 
 
 def service_name(service: Union[str, type]) -> str:
     """Return the dotted import name of ``service`` (a class or a dotted string)."""
     if isinstance(service, str):
         if "." not in service:
-            raise ValueError(f"service {service!r} must be a dotted name like 'pkg.mod.Class'")
+            raise ValueError(
+                f"service {service!r} must be a dotted name like 'pkg.mod.Class'"
+            )
         return service
     if isinstance(service, type):
         return f"{service.__module__}.{service.__qualname__}"
@@ -217,7 +194,9 @@ class DeployedServer:
                 raise DeployError(self.alias, CLOSING, str(exc)) from exc
         connection = connect_socket(sock, service or VoidService, config or None)
         with self._lock:
-            self._connections = [known for known in self._connections if not known.closed]
+            self._connections = [
+                known for known in self._connections if not known.closed
+            ]
             self._connections.append(connection)
         return connection
 
@@ -260,7 +239,9 @@ class DeployedServer:
         if not self._deploy_done.is_set():
             self.cancel()
             # The deploying thread cleans up; if it finished first, close normally below.
-            if not self._deploy_done.wait(timeout if timeout is not None else CLOSE_WAIT * 2):
+            if not self._deploy_done.wait(
+                timeout if timeout is not None else CLOSE_WAIT * 2
+            ):
                 return self.leftovers
         with self._lock:
             if self._closed:
@@ -301,7 +282,9 @@ class DeployedServer:
         try:
             self._progress(phase, fraction, detail)
         except Exception:
-            logger.exception("%s: progress callback failed in phase %s", self.alias, phase)
+            logger.exception(
+                "%s: progress callback failed in phase %s", self.alias, phase
+            )
         # The callback is where a UI usually cancels: stop in the phase it was shown.
         self._check_cancel()
 
@@ -336,7 +319,9 @@ class DeployedServer:
         self._report(FINDING_PYTHON, None, "trying " + ", ".join(names))
         self._check_cancel()
         transport = start_transport(
-            self.machine, probe_argv(bootstrap_source(), self.python_override), self.alias
+            self.machine,
+            probe_argv(bootstrap_source(), self.python_override),
+            self.alias,
         )
         with self._lock:
             self._transport = transport
@@ -354,17 +339,21 @@ class DeployedServer:
             "heartbeat": self.heartbeat,
             "misses": self.heartbeat_misses,
         }
-        upload = _Upload(transport, encode_payload(config, server_bundle()))
+        upload = PayloadWriter(transport, encode_payload(config, server_bundle()))
         self._report(UPLOADING, 0.0, f"{len(upload.payload)} bytes")
         upload.start()
         self._wait_for_hello(upload, deadline, connect_timeout)
         version = ".".join(map(str, self.python_version or ()))
-        self._report(HANDSHAKE, None, f"Python {version} at {self.python}, pid {self.remote_pid}")
+        self._report(
+            HANDSHAKE, None, f"Python {version} at {self.python}, pid {self.remote_pid}"
+        )
         self._handshake(deadline)
         self._check_cancel()
         if self.heartbeat > 0:
             threading.Thread(
-                target=self._send_heartbeats, name=f"deploy-heartbeat-{self.alias}", daemon=True
+                target=self._send_heartbeats,
+                name=f"deploy-heartbeat-{self.alias}",
+                daemon=True,
             ).start()
 
     def _on_control(self, kind: int, message: dict) -> None:
@@ -374,7 +363,9 @@ class DeployedServer:
             self.python_version = tuple(message.get("version") or ())
             self._hello.set()
 
-    def _wait_for_hello(self, upload: _Upload, deadline: float, connect_timeout: float) -> None:
+    def _wait_for_hello(
+        self, upload: PayloadWriter, deadline: float, connect_timeout: float
+    ) -> None:
         assert self._mux is not None
         reported = 0.0
         while not self._hello.wait(0.02):
@@ -394,7 +385,9 @@ class DeployedServer:
                     self._phase,
                     f"the server did not start within {connect_timeout} s",
                     hint="Check the host's load, or raise connect_timeout",
-                    stderr_tail=self._transport.stderr_lines() if self._transport else (),
+                    stderr_tail=self._transport.stderr_lines()
+                    if self._transport
+                    else (),
                 )
         if self._phase == UPLOADING:
             self._report(STARTING, None, "server started")
@@ -404,37 +397,15 @@ class DeployedServer:
         assert self._transport is not None
         status = self._transport.wait(CLOSE_WAIT)
         self._transport.wait_stderr(1.0)
-        stderr = self._transport.stderr_lines()
-        if status == EXIT_NO_PYTHON:
-            return NoPythonError(self.alias, parse_report(stderr), self.python_override)
-        if status == SSH_ERROR:
-            return DeployError(
-                self.alias,
-                FINDING_PYTHON,
-                "the ssh connection failed (ssh exit status 255)",
-                hint="Check that 'ssh <host> true' works with the same user, key and options",
-                stderr_tail=stderr,
-                exit_status=status,
+        return early_exit_error(
+            EarlyExit(
+                host=self.alias,
+                phase=self._phase,
+                status=status,
+                stderr=self._transport.stderr_lines(),
+                service=self.service,
+                python_override=self.python_override,
             )
-        if status == EXIT_BAD_PAYLOAD:
-            reason = "the bootstrap received a truncated or malformed bundle"
-            return DeployError(self.alias, UPLOADING, reason, stderr_tail=stderr, exit_status=status)
-        if status == EXIT_SERVICE:
-            return DeployError(
-                self.alias,
-                STARTING,
-                f"the server could not load the service {self.service!r}",
-                hint="Check that the service is importable on that host",
-                stderr_tail=stderr,
-                exit_status=status,
-            )
-        return DeployError(
-            self.alias,
-            self._phase,
-            f"the remote command ended before the server started ({signal_name(status)})",
-            hint="Read the remote stderr below",
-            stderr_tail=stderr,
-            exit_status=status,
         )
 
     def _handshake(self, deadline: float) -> None:
@@ -500,7 +471,9 @@ class DeployedServer:
             return ()
         # On its own thread: a write can block when the remote side stopped reading.
         threading.Thread(
-            target=self._request_exit, args=(transport,), name=f"deploy-close-{self.alias}"
+            target=self._request_exit,
+            args=(transport,),
+            name=f"deploy-close-{self.alias}",
         ).start()
         started = time.monotonic()
         status = transport.wait(CLOSE_WAIT if timeout is None else timeout)
@@ -512,9 +485,14 @@ class DeployedServer:
             self._mux.shutdown("closed by the client")
         leftovers = self._find_leftovers(status, timed_out)
         for leftover in leftovers:
-            logger.warning("%s: left behind after close: %s", self.alias, leftover.describe())
+            logger.warning(
+                "%s: left behind after close: %s", self.alias, leftover.describe()
+            )
         logger.info(
-            "%s: closed in %.2f s (%s)", self.alias, time.monotonic() - started, signal_name(status)
+            "%s: closed in %.2f s (%s)",
+            self.alias,
+            time.monotonic() - started,
+            signal_name(status),
         )
         if timed_out and timeout is not None:
             raise TimeoutExpired(
@@ -530,7 +508,9 @@ class DeployedServer:
             self._mux.send_control(mux.SHUTDOWN)
         transport.close_stdin()
 
-    def _find_leftovers(self, status: Optional[int], timed_out: bool) -> Tuple[Leftover, ...]:
+    def _find_leftovers(
+        self, status: Optional[int], timed_out: bool
+    ) -> Tuple[Leftover, ...]:
         transport = self._transport
         assert transport is not None
         if status is None and transport.local_pid is not None:
@@ -541,17 +521,8 @@ class DeployedServer:
         if clean_exit or self.remote_pid is None:
             # sshd sends the exit status only after the server process has ended.
             return ()
-        return self._check_remote_pid(self.remote_pid, wait=0 if timed_out else CLOSE_WAIT)
-
-    def _check_remote_pid(self, pid: int, wait: float) -> Tuple[Leftover, ...]:
-        assert self._transport is not None
-        rounds = int(wait / 0.2)
-        script = (
-            f"i=0; while kill -0 {pid} 2>/dev/null; do "
-            f'[ "$i" -ge {rounds} ] && exit 1; i=$((i+1)); sleep 0.2; done; exit 0'
-        )
-        status = self._transport.run_check(script, timeout=wait + 10)
-        if status == 0:
+        if transport.remote_pid_gone(
+            self.remote_pid, wait=0 if timed_out else CLOSE_WAIT
+        ):
             return ()
-        return (Leftover(self.alias, "remote-process", pid=pid),)
-
+        return (Leftover(self.alias, "remote-process", pid=self.remote_pid),)

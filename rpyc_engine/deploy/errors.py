@@ -101,11 +101,15 @@ class NoPythonError(DeployError):
     (``rpyc_engine.deploy.probe.Candidate``).
     """
 
-    def __init__(self, host: str, candidates: Sequence, override: Optional[str]) -> None:
+    def __init__(
+        self, host: str, candidates: Sequence, override: Optional[str]
+    ) -> None:
         self.candidates = tuple(candidates)
         tried = "; ".join(c.describe() for c in self.candidates) or "nothing"
         if override:
-            reason = f"the interpreter override {override!r} is not Python >= 3.8 ({tried})"
+            reason = (
+                f"the interpreter override {override!r} is not Python >= 3.8 ({tried})"
+            )
             hint = "Fix the interpreter override or clear it to probe the usual names"
         else:
             reason = f"no Python >= 3.8 found on PATH; tried {tried}"
@@ -135,5 +139,7 @@ class TimeoutExpired(DeployError, TimeoutError):
     ) -> None:
         self.leftovers = tuple(leftovers)
         if self.leftovers:
-            reason += "; still running: " + ", ".join(x.describe() for x in self.leftovers)
+            reason += "; still running: " + ", ".join(
+                x.describe() for x in self.leftovers
+            )
         super().__init__(host, phase, reason, **kwargs)  # type: ignore[arg-type]

@@ -76,7 +76,9 @@ class MultiServerDeployment:
         failed = [slot for slot in self._slots if isinstance(slot, HostFailure)]
         logger.info("deployed to %d of %d hosts", len(self) - len(failed), len(self))
 
-    def _deploy_one(self, index: int, machine: Any, progress: Any, kwargs: dict) -> None:
+    def _deploy_one(
+        self, index: int, machine: Any, progress: Any, kwargs: dict
+    ) -> None:
         alias = kwargs.get("alias") or machine_alias(machine)
         options = dict(kwargs, alias=alias)
         if progress is not None:
@@ -88,7 +90,8 @@ class MultiServerDeployment:
         except DeployError as exc:
             logger.warning("%s: deploy failed: %s", alias, exc)
             self._slots[index] = HostFailure(alias, exc.phase, exc)
-        except Exception as exc:  # a bug or a bad machine object must not stop the others
+        except Exception as exc:
+            # A bug or a bad machine object must not stop the other hosts.
             logger.exception("%s: deploy failed unexpectedly", alias)
             self._slots[index] = HostFailure(alias, "unexpected", exc)
 
@@ -152,7 +155,9 @@ class MultiServerDeployment:
         leftovers: List[Leftover] = []
         timeouts = [result for result in results if isinstance(result, TimeoutExpired)]
         for result in results:
-            leftovers.extend(result.leftovers if isinstance(result, TimeoutExpired) else result)
+            leftovers.extend(
+                result.leftovers if isinstance(result, TimeoutExpired) else result
+            )
         if timeouts:
             raise TimeoutExpired(
                 ", ".join(error.host for error in timeouts),

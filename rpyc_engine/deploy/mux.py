@@ -264,13 +264,16 @@ class Multiplexer:
         found = buffer.find(self._expect_preamble)
         if found < 0:
             if len(buffer) > MAX_NOISE:
+                start = bytes(buffer[:80])
                 raise MuxError(
-                    f"no stream preamble in the first {MAX_NOISE} bytes: {bytes(buffer[:80])!r}"
+                    f"no stream preamble in the first {MAX_NOISE} bytes: {start!r}"
                 )
             return False
         if found:
             noise = bytes(buffer[:found]).decode("utf-8", "replace")
-            logger.warning("%s: ignored output before the stream: %r", self.name, noise[:200])
+            logger.warning(
+                "%s: ignored output before the stream: %r", self.name, noise[:200]
+            )
         del buffer[: found + len(self._expect_preamble)]
         return True
 

@@ -4,10 +4,11 @@ The script runs as ``/bin/sh -c SCRIPT rpyc-deploy OVERRIDE BOOTSTRAP`` in the s
 exec that then carries the server, so finding the interpreter costs no round trip of its
 own. Without an override it tries `CANDIDATES` in order; with an override (a name or a
 path) only the override. Each name found on PATH is run once with ``-S`` to check that
-it starts and is 3.8 or newer. A name alone proves nothing, because pyenv installs a shim
-for every version and the shims of versions not selected fail. When nothing fits, the script reports every candidate
-on stderr, one ``rpyc-deploy-probe: NAME=PATH (VERSION)`` line each, and exits with
-`EXIT_NO_PYTHON`; `parse_report` turns those lines back into data for the error message.
+it starts and is 3.8 or newer. A name alone proves nothing, because pyenv installs a
+shim for every version and the shims of versions not selected fail. When nothing fits,
+the script reports every candidate on stderr, one ``rpyc-deploy-probe: NAME=PATH
+(VERSION)`` line each, and exits with `EXIT_NO_PYTHON`. `parse_report` turns those lines
+back into data for the error message.
 """
 
 from __future__ import annotations

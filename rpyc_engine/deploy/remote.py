@@ -29,7 +29,7 @@ from rpyc_engine.deploy import mux
 
 logger = logging.getLogger(__name__)
 
-# Exit statuses the client maps to causes (see rpyc_engine.deploy.errors).
+# Exit statuses the client maps to causes (see rpyc_engine.deploy.exit_status).
 EXIT_SHUTDOWN = 0
 EXIT_HEARTBEAT = 3
 EXIT_SERVICE = 4
@@ -39,12 +39,16 @@ def resolve_service(name: str) -> Any:
     """Import ``package.module.ClassName`` and return the class."""
     module_name, _, class_name = name.rpartition(".")
     if not module_name:
-        raise ValueError(f"service {name!r} is not a dotted name like 'pkg.module.Class'")
+        raise ValueError(
+            f"service {name!r} is not a dotted name like 'pkg.module.Class'"
+        )
     module = importlib.import_module(module_name)
     try:
         return getattr(module, class_name)
     except AttributeError:
-        raise ValueError(f"module {module_name!r} has no attribute {class_name!r}") from None
+        raise ValueError(
+            f"module {module_name!r} has no attribute {class_name!r}"
+        ) from None
 
 
 class _Server:
@@ -146,7 +150,9 @@ def main(reader: BinaryIO, out_fd: int, config: Dict[str, Any]) -> None:
     try:
         server = _Server(reader, out_fd, config)
     except Exception as exc:
-        sys.stderr.write(f"rpyc-deploy: cannot load service {config.get('service')!r}: {exc!r}\n")
+        sys.stderr.write(
+            f"rpyc-deploy: cannot load service {config.get('service')!r}: {exc!r}\n"
+        )
         sys.stderr.flush()
         os._exit(EXIT_SERVICE)
     hello = {

@@ -27,6 +27,7 @@ logger = logging.getLogger(__name__)
 
 STDERR_KEEP = 200
 KILL_GRACE = 1.0
+UPLOAD_CHUNK = 64 * 1024
 
 
 class Transport(abc.ABC):
@@ -65,6 +66,18 @@ class Transport(abc.ABC):
     def run_check(self, command: str, timeout: float) -> Optional[int]:
         """Run a short shell ``command`` on the target; return its status or None."""
 
+    def remote_pid_gone(self, pid: int, wait: float) -> bool:
+        """Return True once ``pid`` no longer runs on the target, checking up to ``wait`` s.
+
+        Runs ``kill -0`` in a loop over a new exec; a failed check counts as running.
+        """
+        rounds = int(wait / 0.2)
+        script = (
+            f"i=0; while kill -0 {int(pid)} 2>/dev/null; do "
+            f'[ "$i" -ge {rounds} ] && exit 1; i=$((i+1)); sleep 0.2; done; exit 0'
+        )
+        return self.run_check(script, timeout=wait + 10) == 0
+
     def stderr_lines(self) -> List[str]:
         """Return the remote stderr lines kept so far (the last `STDERR_KEEP`)."""
         return list(self._stderr)
@@ -97,7 +110,9 @@ class Transport(abc.ABC):
 
     def _start_stderr_thread(self, read: Any) -> None:
         thread = threading.Thread(
-            target=self._collect_stderr, args=(read,), name=f"deploy-stderr-{self.alias}"
+            target=self._collect_stderr,
+            args=(read,),
+            name=f"deploy-stderr-{self.alias}",
         )
         thread.daemon = True
         thread.start()
@@ -158,7 +173,9 @@ class SubprocessTransport(Transport):
         except subprocess.TimeoutExpired:
             process.kill()
             process.communicate()
-            logger.warning("%s: check command timed out after %.1f s", self.alias, timeout)
+            logger.warning(
+                "%s: check command timed out after %.1f s", self.alias, timeout
+            )
             return None
         return process.returncode
 
@@ -219,6 +236,29 @@ class ParamikoTransport(Transport):
             channel.close()
 
 
+class PayloadWriter(threading.Thread):
+    """Writer of the deploy payload, on its own thread so the deploy thread stays free."""
+
+    def __init__(self, transport: Transport, payload: bytes) -> None:
+        super().__init__(name=f"deploy-upload-{transport.alias}", daemon=True)
+        self.transport = transport
+        self.payload = payload
+        self.sent = 0
+        self.error: Optional[BaseException] = None
+        self.finished = threading.Event()
+
+    def run(self) -> None:
+        try:
+            for start in range(0, len(self.payload), UPLOAD_CHUNK):
+                self.transport.write(self.payload[start : start + UPLOAD_CHUNK])
+                self.sent = min(start + UPLOAD_CHUNK, len(self.payload))
+        except Exception as exc:
+            # OSError, or paramiko's SSHException on a dead channel.
+            self.error = exc
+        finally:
+            self.finished.set()
+
+
 def machine_alias(machine: Any) -> str:
     """Return a short name for log lines and errors: ``ssh://user@host``, ``local``.
 
@@ -239,7 +279,9 @@ def machine_alias(machine: Any) -> str:
         ]
         name = getattr(machine.func, "__qualname__", "factory")
         return f"{_FACTORY_PREFIX}{name}({', '.join(shown)})>"
-    return f"{_FACTORY_PREFIX}{getattr(machine, '__qualname__', type(machine).__name__)}>"
+    return (
+        f"{_FACTORY_PREFIX}{getattr(machine, '__qualname__', type(machine).__name__)}>"
+    )
 
 
 _FACTORY_PREFIX = "<machine from "
@@ -331,4 +373,3 @@ def signal_name(status: Optional[int]) -> str:
         except ValueError:
             return f"killed by signal {-status}"
     return f"exit status {status}"
-

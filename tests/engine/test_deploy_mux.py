@@ -26,7 +26,9 @@ def _pair(noise: bytes = b""):
 
         threading.Thread(target=run, daemon=True).start()
 
-    server = mux.Multiplexer(up_server.recv, down_server.sendall, on_open=echo, name="server")
+    server = mux.Multiplexer(
+        up_server.recv, down_server.sendall, on_open=echo, name="server"
+    )
     client = mux.Multiplexer(
         down_client.recv, up_client.sendall, name="client", expect_preamble=mux.PREAMBLE
     )
@@ -96,7 +98,10 @@ def test_ping_gets_pong():
     pongs = []
     got = threading.Event()
     client, server, sockets = _pair()
-    client._on_control = lambda kind, message: (pongs.append((kind, message)), got.set())
+    client._on_control = lambda kind, message: (
+        pongs.append((kind, message)),
+        got.set(),
+    )
     try:
         client.send_control(mux.PING, {"n": 7})
         assert got.wait(10)
@@ -111,7 +116,9 @@ def test_ping_gets_pong():
 def test_missing_preamble_is_an_error():
     """A peer that sends only noise closes the stream with a clear reason."""
     reader, writer = socket.socketpair()
-    client = mux.Multiplexer(reader.recv, reader.sendall, name="client", expect_preamble=b"XX")
+    client = mux.Multiplexer(
+        reader.recv, reader.sendall, name="client", expect_preamble=b"XX"
+    )
     client.start()
     writer.sendall(b"n" * (mux.MAX_NOISE + 10))
     assert client.closed.wait(10)

@@ -16,7 +16,15 @@ VERMIN_MAIN = "import sys, vermin; sys.exit(vermin.main())"
 
 def _vermin_minimum(paths: list) -> tuple:
     completed = subprocess.run(
-        [sys.executable, "-c", VERMIN_MAIN, "--no-tips", "--violations", "-t=3.8-", *paths],
+        [
+            sys.executable,
+            "-c",
+            VERMIN_MAIN,
+            "--no-tips",
+            "--violations",
+            "-t=3.8-",
+            *paths,
+        ],
         capture_output=True,
         text=True,
         timeout=120,

@@ -91,7 +91,9 @@ def test_unknown_service():
 def test_start_timeout_kills_child(tmp_path):
     """A server that never starts hits connect_timeout; its local process is ended."""
     fake = tmp_path / "python3"
-    fake.write_text(f'#!/bin/sh\n[ "$1" = -S ] && exit 0\necho $$ > {tmp_path}/pid\nexec sleep 60\n')
+    fake.write_text(
+        f'#!/bin/sh\n[ "$1" = -S ] && exit 0\necho $$ > {tmp_path}/pid\nexec sleep 60\n'
+    )
     fake.chmod(0o755)
     with pytest.raises(TimeoutExpired) as raised:
         DeployedServer(local, python_executable=str(fake), connect_timeout=1)
@@ -135,7 +137,9 @@ def test_close_during_init_cancels(machine, sshd_server):
     def progress(phase: str, fraction: object, detail: str) -> None:
         if phase == "starting" and not closer_results:
             closer_results.append(None)
-            closer = threading.Thread(target=lambda: closer_results.append(server.close()))
+            closer = threading.Thread(
+                target=lambda: closer_results.append(server.close())
+            )
             closer.start()
             closer_results.append(closer)
 
@@ -172,6 +176,7 @@ def test_factory_machine_is_closed(sshd_server):
     before = _ssh_children()
     server = DeployedServer(sshd_server.ssh_machine)
     assert server.alias.startswith("ssh://")
-    assert len(_ssh_children() - before) == 2  # the machine's shell session and the deploy
+    # The machine's shell session and the deploy itself:
+    assert len(_ssh_children() - before) == 2
     server.close()
     assert _ssh_children() - before == set()

@@ -49,7 +49,9 @@ def test_two_connects_work():
 
 def test_dotted_service_name():
     """A service given by dotted name is imported from the bundle on the server."""
-    with DeployedServer(local, service="rpyc_engine.services.base.VoidService") as server:
+    with DeployedServer(
+        local, service="rpyc_engine.services.base.VoidService"
+    ) as server:
         conn = server.connect()
         conn.ping()
         assert server.service == "rpyc_engine.services.base.VoidService"

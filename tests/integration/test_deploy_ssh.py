@@ -64,7 +64,9 @@ def test_remote_python_is_debians(deployed):
 def test_progress_reports_every_phase(machine):
     """The progress callback receives the four phases in order."""
     seen = []
-    server = DeployedServer(machine, progress=lambda phase, fraction, detail: seen.append(phase))
+    server = DeployedServer(
+        machine, progress=lambda phase, fraction, detail: seen.append(phase)
+    )
     server.close()
     first_seen = list(dict.fromkeys(seen))
     assert first_seen == list(PHASES)

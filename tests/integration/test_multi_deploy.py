@@ -65,7 +65,8 @@ def test_progress_names_the_host(machines):
     """The multi progress callback receives the host alias first."""
     seen = set()
     deployment = MultiServerDeployment(
-        machines[:2], progress=lambda host, phase, fraction, detail: seen.add((host, phase))
+        machines[:2],
+        progress=lambda host, phase, fraction, detail: seen.add((host, phase)),
     )
     deployment.close()
     assert (str(machines[0]), "handshake") in seen
