@@ -137,12 +137,19 @@ class Server:
         self.logger.info("server %s: listening (%s)", self.label, type(self).__name__)
 
     def start(self) -> None:
-        """Listen, then accept and serve clients on this thread until ``close()``."""
+        """Listen, then accept and serve clients on this thread until ``close()``.
+
+        Ctrl-C (``KeyboardInterrupt``) on this thread also ends it. The server is
+        closed whenever this returns or raises.
+        """
         self.listen()
         try:
             self._accept_loop()
+        except KeyboardInterrupt:
+            self.logger.info("server %s: interrupted", self.label)
         finally:
             self.logger.info("server %s: accept loop ended", self.label)
+            self.close()
 
     def start_in_thread(self) -> threading.Thread:
         """Listen, then run the accept loop on a daemon thread and return that thread.

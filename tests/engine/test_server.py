@@ -380,3 +380,19 @@ def test_threadpool_over_tls(tmp_path, closing):
         assert conn.root.echo("small") == "small"
     finally:
         server.close()
+
+
+def test_start_closes_on_keyboard_interrupt(closing):
+    server = ThreadedServer(EchoService, hostname="127.0.0.1", port=0)
+    calls = []
+
+    def interrupt_loop():
+        calls.append(1)
+        raise KeyboardInterrupt
+
+    server._accept_loop = interrupt_loop  # stands in for Ctrl-C during accept()
+    server.start()
+    assert calls == [1]
+    assert server._closed.is_set()
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", server.port), timeout=5).close()
