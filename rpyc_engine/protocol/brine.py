@@ -35,6 +35,7 @@ and ``dumpable`` recurse, since they only see our own values.
 from __future__ import annotations
 
 import struct
+import sys
 from io import BytesIO
 from typing import Any, Callable, Dict, List
 
@@ -174,18 +175,30 @@ def dumpable(obj: object) -> bool:
 
     Types are compared by identity, not ``isinstance``: a ``str`` subclass, an ``IntEnum`` or
     a namedtuple is not dumpable. Tuples and frozensets are dumpable when every member is,
-    slices when start, stop and step are.
+    slices when start, stop and step are. A value nested too deeply for the interpreter's
+    recursion limit is reported as not dumpable, so it travels by reference instead.
     """
+    try:
+        return _is_dumpable(obj)
+    except RecursionError:
+        return False
+
+
+def _is_dumpable(obj: object) -> bool:
     kind = type(obj)
     if kind in _SIMPLE_TYPES:
         return True
     if kind is tuple or kind is frozenset:
         for item in obj:  # type: ignore[attr-defined]
-            if not dumpable(item):
+            if not _is_dumpable(item):
                 return False
         return True
     if kind is slice:
-        return dumpable(obj.start) and dumpable(obj.stop) and dumpable(obj.step)  # type: ignore[attr-defined]
+        return (
+            _is_dumpable(obj.start)  # type: ignore[attr-defined]
+            and _is_dumpable(obj.stop)  # type: ignore[attr-defined]
+            and _is_dumpable(obj.step)  # type: ignore[attr-defined]
+        )
     return False
 
 
@@ -202,7 +215,8 @@ def dump(obj: object) -> bytes:
         TypeError: ``obj`` or a member of it is not dumpable; check with ``dumpable`` first.
         UnicodeEncodeError: a str contains lone surrogates, which UTF-8 cannot encode.
         ValueError: an int has more decimal digits than ``sys.get_int_max_str_digits()``
-            allows (CPython 3.11+ and security releases of older versions).
+            allows (CPython 3.11+ and security releases of older versions), or ``obj`` is
+            nested too deeply for the interpreter's recursion limit.
     """
     parts: List[bytes] = []
     try:
@@ -212,9 +226,12 @@ def dump(obj: object) -> bytes:
             "brine cannot encode a value of type %r; only values for which dumpable() is "
             "true travel by value" % (exc.args[0],)
         ) from None
+    except RecursionError:
+        raise ValueError(
+            "brine cannot encode a value nested deeper than the recursion limit (%d); send "
+            "it by reference instead" % sys.getrecursionlimit()
+        ) from None
     return b"".join(parts)
-
-
 
 
 # ---------------------------------------------------------------------------------------

@@ -128,6 +128,8 @@ class FrameDecoder:
                 "frame decoder is unusable after an earlier error (%s); close the connection"
                 % self._failure
             )
+        if type(data) is not bytes:
+            data = bytes(data)
         buffer = self._buffer
         if buffer:
             buffer += data

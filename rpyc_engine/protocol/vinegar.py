@@ -266,17 +266,21 @@ def _version_warning(attrs: Tuple[Tuple[str, Any], ...]) -> str:
     return ""
 
 
-def _instantiate(cls: type) -> BaseException:
-    """Create an instance without calling ``__init__``."""
-    wrapper = _remote_class(cls)
+def _instantiate(cls: type, module: str, name: str) -> BaseException:
+    """Create an instance of ``cls``'s remote wrapper without calling ``__init__``.
+
+    Falls back to the made-up ``GenericException`` subclass when the class cannot be
+    subclassed or its ``__new__`` needs arguments.
+    """
     try:
+        wrapper = _remote_class(cls)
         exc = wrapper.__new__(wrapper)
-    except Exception:  # a custom __new__ that needs arguments
-        exc = None
-    if not isinstance(exc, wrapper):
-        fallback = _remote_class(_generic_class(cls.__module__, cls.__name__))
-        exc = fallback.__new__(fallback)
-    return exc
+        if isinstance(exc, wrapper):
+            return exc
+    except Exception as error:
+        logger.debug("cannot instantiate remote exception class %s.%s: %s", module, name, error)
+    fallback = _remote_class(_generic_class(module, name))
+    return fallback.__new__(fallback)
 
 
 def load_exception(
@@ -309,7 +313,7 @@ def load_exception(
     cls = _find_class(module, name, instantiate_custom, import_custom)
     if cls is None:
         cls = _generic_class(module, name)
-    exc = _instantiate(cls)
+    exc = _instantiate(cls, module, name)
     try:
         exc.args = args
     except Exception as error:

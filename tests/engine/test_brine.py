@@ -246,3 +246,30 @@ def test_frozenset_with_unhashable_member():
     else:
         with pytest.raises(BrineError, match="unhashable"):
             brine.load(data)
+
+
+def _nested(depth: int) -> tuple:
+    value: tuple = ()
+    for _ in range(depth):
+        value = (value,)
+    return value
+
+
+def test_too_deep_value_not_dumpable():
+    deep = _nested(100_000)
+    assert brine.dumpable(deep) is False
+    with pytest.raises(ValueError, match="recursion limit"):
+        brine.dump(deep)
+
+
+def test_value_at_depth_limit_loads():
+    # The recursive fast decoder may run out of interpreter stack first; load falls back to
+    # the iterative reference decoder.
+    data = b"\x10" * 999 + b"\x11\x00\x00"
+    value = brine.load(data)
+    depth = 0
+    while type(value) is tuple and len(value) == 1:
+        value = value[0]
+        depth += 1
+    assert depth == 999
+    assert value == (None, None)

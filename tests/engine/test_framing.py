@@ -115,6 +115,9 @@ def test_decoder_accepts_bytearray_and_memoryview():
     decoder = FrameDecoder()
     assert decoder.feed(bytearray(GETROOT_FRAME[:3])) == []
     assert decoder.feed(memoryview(GETROOT_FRAME[3:])) == [GETROOT_FRAME[5:-1]]
+    payloads = FrameDecoder().feed(memoryview(GETROOT_FRAME))
+    assert payloads == [GETROOT_FRAME[5:-1]]
+    assert type(payloads[0]) is bytes
 
 
 def test_declared_length_over_cap_rejected_from_header():

@@ -295,3 +295,22 @@ def test_malformed_raises_protocol_error(case, data):
 
 def test_generic_exception_module():
     assert vinegar.GenericException.__mro__[1] is Exception
+
+
+class _Final(Exception):
+    def __init_subclass__(cls, **kwargs):
+        raise TypeError("no subclasses")
+
+
+class _NeedsArgument(Exception):
+    def __new__(cls, required):
+        return super().__new__(cls, required)
+
+
+@pytest.mark.parametrize("class_name", ["_Final", "_NeedsArgument"])
+def test_unusable_custom_class_falls_back_to_generic(class_name):
+    data = ((__name__, class_name), ("a",), (), "tb")
+    rebuilt = load_exception(data, instantiate_custom=True)
+    assert isinstance(rebuilt, GenericException)
+    assert type(rebuilt).__name__ == "%s.%s" % (__name__, class_name)
+    assert rebuilt.args == ("a",)
