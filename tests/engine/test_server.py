@@ -93,6 +93,7 @@ def test_default_hostname_is_loopback():
     try:
         server.start_in_thread()
         assert server.hostname == "127.0.0.1"
+        assert server._listener.getsockname()[0] == "127.0.0.1"
     finally:
         server.close()
 
