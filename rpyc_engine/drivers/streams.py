@@ -19,10 +19,19 @@ from rpyc_engine.protocol.errors import ConnectionClosed
 
 __all__ = ["ChannelStream", "PipeStream", "SocketStream", "Stream"]
 
+# Channel objects allocate what recv asks for, so they get a smaller chunk.
+_CHANNEL_CHUNK = 64 * 1024
 _QUICKACK = getattr(socket, "TCP_QUICKACK", None)
 
 # Bytes asked for per read call: large enough that a multi-MB frame takes few calls.
 READ_CHUNK = 256 * 1024
+
+
+def _read_buffer() -> tuple:
+    # Reading into one reused buffer avoids allocating (and, at this size, mmap-ing and
+    # unmapping) READ_CHUNK bytes on every read; only one thread reads at a time.
+    buffer = bytearray(READ_CHUNK)
+    return buffer, memoryview(buffer)
 
 
 class Stream:
@@ -44,6 +53,9 @@ class Stream:
 
     def fileno(self) -> int:
         raise NotImplementedError
+
+    def quickack(self) -> None:
+        """Acknowledge received data at once where the transport supports it."""
 
 
 class _ReadWaiter:
@@ -89,6 +101,7 @@ class SocketStream(Stream):
         self.closed = False
         self._fd = sock.fileno()
         self._waiter = _ReadWaiter(self._fd)
+        self._buffer, self._view = _read_buffer()
         self._pending = getattr(sock, "pending", None)  # TLS: bytes decrypted, not read
 
     def __repr__(self) -> str:
@@ -149,25 +162,16 @@ class SocketStream(Stream):
 
     def read(self) -> bytes:
         try:
-            data = self.sock.recv(READ_CHUNK)
+            count = self.sock.recv_into(self._buffer)
         except (socket.timeout, BlockingIOError, InterruptedError):
             return b""
         except OSError as exc:
             self.close()
             raise ConnectionClosed(f"socket read failed: {exc}") from exc
-        if not data:
+        if not count:
             self.close()
             raise ConnectionClosed("connection closed by peer")
-        if self._quickack:
-            # Acknowledge at once instead of delaying the ACK: a peer that writes one
-            # frame in several sends without TCP_NODELAY (stock rpyc) otherwise waits
-            # for our delayed ACK (about 40 ms on Linux) before sending the rest. Linux
-            # resets this option after some reads, so it is set again after each read.
-            try:
-                self.sock.setsockopt(socket.IPPROTO_TCP, _QUICKACK, 1)
-            except OSError:
-                self._quickack = False
-        return data
+        return self._view[:count].tobytes()
 
     def write(self, data: bytes) -> None:
         if self.closed:
@@ -177,6 +181,21 @@ class SocketStream(Stream):
         except OSError as exc:
             self.close()
             raise ConnectionClosed(f"socket write failed: {exc}") from exc
+
+    def quickack(self) -> None:
+        """Send the ACK for data already read now, instead of delaying it (Linux TCP).
+
+        A peer that writes without TCP_NODELAY (stock rpyc) holds back its next frame
+        until the previous one is acknowledged, and Linux delays ACKs by up to about
+        40 ms. The driver calls this while it still waits for a reply, so such a peer is
+        not stalled; it is not called on every read because immediate ACKs cost an extra
+        packet per message.
+        """
+        if self._quickack:
+            try:
+                self.sock.setsockopt(socket.IPPROTO_TCP, _QUICKACK, 1)
+            except OSError:
+                self._quickack = False
 
     def close(self) -> None:
         if self.closed:
@@ -216,6 +235,7 @@ class PipeStream(Stream):
         self._out = _to_fd(outgoing)
         self._owns = owns
         self._waiter = _ReadWaiter(self._in)
+        self._buffer, self._view = _read_buffer()
         self.closed = False
 
     def __repr__(self) -> str:
@@ -256,16 +276,16 @@ class PipeStream(Stream):
 
     def read(self) -> bytes:
         try:
-            data = os.read(self._in, READ_CHUNK)
+            count = os.readv(self._in, [self._buffer])
         except (BlockingIOError, InterruptedError):
             return b""
         except OSError as exc:
             self.close()
             raise ConnectionClosed(f"pipe read failed: {exc}") from exc
-        if not data:
+        if not count:
             self.close()
             raise ConnectionClosed("pipe closed by peer")
-        return data
+        return self._view[:count].tobytes()
 
     def write(self, data: bytes) -> None:
         if self.closed:
@@ -332,7 +352,7 @@ class ChannelStream(Stream):
 
     def read(self) -> bytes:
         try:
-            data = self.channel.recv(READ_CHUNK)
+            data = self.channel.recv(_CHANNEL_CHUNK)
         except socket.timeout:
             return b""
         except (OSError, EOFError) as exc:

@@ -83,6 +83,9 @@ class ThreadedDriver(Driver):
                 data = self.stream.read()
                 if data:
                     payloads = self.decoder.feed(data)  # type: ignore[union-attr]
+                    if self.decoder.buffered:  # type: ignore[union-attr]
+                        # Part of a frame is missing: the peer may wait for our ACK.
+                        self.stream.quickack()
         except (ConnectionClosed, FramingError) as exc:
             error = exc
         finally:
@@ -122,7 +125,13 @@ class ThreadedDriver(Driver):
                 if result._done:
                     self._release_read_lock()
                     break
-                self._dispatch(self._read_locked(remaining))
+                payloads = self._read_locked(remaining)
+                if payloads:
+                    self._dispatch(payloads)
+                    if not result._done and not self._closed:
+                        # Still waiting: acknowledge now so a Nagle-bound peer sends
+                        # the rest of its replies without waiting for a delayed ACK.
+                        self.stream.quickack()
                 continue
             with self._cond:
                 self._waiters += 1
