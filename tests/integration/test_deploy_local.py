@@ -80,3 +80,10 @@ def test_engine_imported_from_memory():
         assert remote_engine.__file__ == "<rpyc-deploy>/rpyc_engine/__init__.py"
         remote_main = conn.modules["rpyc_engine.deploy.remote"].main
         assert "def main(" in conn.modules.inspect.getsource(remote_main)
+
+
+def test_plumbum_command_as_interpreter():
+    """A plumbum command given as the interpreter is used by its executable path."""
+    with DeployedServer(local, python_executable=local["/usr/bin/python3"]) as server:
+        assert server.python_override == "/usr/bin/python3"
+        assert server.classic_connect().modules.sys.executable == "/usr/bin/python3"

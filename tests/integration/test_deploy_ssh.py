@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import pwd
 import signal
+import subprocess
 import threading
 
 import pytest
@@ -175,3 +176,47 @@ def test_server_exits_when_heartbeat_stops(machine):
     finally:
         os.kill(server.local_pid, signal.SIGCONT)
         server.close()
+
+
+def test_explorer_service_deploys(machine, sshd_server):
+    """The app's ExplorerService, given as a class, serves its home() on the host."""
+    from rpyc_engine.services.explorer import ExplorerService
+
+    with DeployedServer(machine, service=ExplorerService) as server:
+        conn = server.connect()
+        assert conn.root.home() == pwd.getpwuid(sshd_server.uid).pw_dir
+
+
+def test_other_user_cannot_take_channel(deployed):
+    """User nobody can neither list nor open the server's socket descriptors."""
+    if os.geteuid() != 0:
+        pytest.skip("switching to user nobody needs root")
+    probe = (
+        "import os, sys\n"
+        "fd_dir = '/proc/%d/fd' % int(sys.argv[1])\n"
+        "try:\n"
+        "    os.listdir(fd_dir)\n"
+        "except PermissionError:\n"
+        "    print('listing denied')\n"
+        "try:\n"
+        "    os.open(fd_dir + '/0', os.O_RDWR)\n"
+        "except PermissionError:\n"
+        "    print('open denied')\n"
+    )
+    completed = subprocess.run(
+        [
+            "runuser",
+            "-u",
+            "nobody",
+            "--",
+            "/usr/bin/python3",
+            "-c",
+            probe,
+            str(deployed.remote_pid),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout.split("\n")[:2] == ["listing denied", "open denied"]
