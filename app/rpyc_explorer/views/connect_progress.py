@@ -33,7 +33,7 @@ PHASE_LABELS: dict[str, str] = {
 PHASES_BY_KIND: dict[str, tuple[str, ...]] = {
     "ssh": ("connecting", "authenticating", "finding-python", "uploading", "starting",
             "handshake"),
-    "local": ("finding-python", "uploading", "starting", "handshake"),
+    "local": ("connecting", "finding-python", "uploading", "starting", "handshake"),
     "rpyc": ("connecting", "handshake"),
 }  # fmt: skip
 
@@ -176,12 +176,16 @@ class ConnectProgress(QWidget):
         self._paint_marks()
 
     def set_progress(self, fraction: float | None) -> None:
-        """Show overall progress from 0.0 to 1.0, or a busy bar for None."""
-        if fraction is None:
-            self.progress_bar.setRange(0, 0)
+        """Show how far the current phase is, from 0.0 to 1.0; None means unknown.
+
+        The bar shows overall progress: each phase is an equal share of it.
+        """
+        if fraction is None or self.current_phase not in self.phases:
             return
-        self.progress_bar.setRange(0, 100)
-        self.progress_bar.setValue(max(0, min(100, int(fraction * 100))))
+        index = self.phases.index(self.current_phase)
+        share = max(0.0, min(1.0, fraction))
+        overall = int(100 * (index + share) / len(self.phases))
+        self.progress_bar.setValue(max(self.progress_bar.value(), overall))
 
     def set_failed(self, phase: str, reason: str, hint: str = "") -> None:
         """Show that `phase` failed with `reason` and what to try."""

@@ -78,6 +78,8 @@ class MainWindow(QMainWindow):
         self.close_timeout = close_timeout
         self.commands = MachineCommands(self, store, credentials, known_hosts)
         self.cleanup_problems: list[str] = []
+        # Set by create_window: the SessionConnector, closed with the window.
+        self.session_connector: Any = None
         self._tasks: set[asyncio.Task] = set()
         self._closing: asyncio.Task | None = None
         self._closed_cleanly = False
@@ -365,18 +367,30 @@ class MainWindow(QMainWindow):
     async def close_sessions(self) -> list[str]:
         """Close every session, each within the close timeout; return the problems."""
         problems = await self.tabs.close_all(self.close_timeout)
+        if self.session_connector is not None:
+            try:
+                problems += await asyncio.wait_for(
+                    self.session_connector.close_all(), self.close_timeout)
+            except asyncio.TimeoutError:
+                problems.append("the session controller did not close within "
+                                f"{self.close_timeout:.0f} s")
         self._report_problems(problems)
         return problems
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt override
-        if self._closed_cleanly or not self.tabs.machine_ids():
-            if not self._closed_cleanly:
-                self.save_state()
-                self._closed_cleanly = True
-                self.sessions_closed.emit([])
+        if self._closed_cleanly:
             event.accept()
             return
-        # Sessions are still open: close them first, then close the window again.
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            # No event loop runs, so no session can be open either.
+            self.save_state()
+            self._closed_cleanly = True
+            self.sessions_closed.emit([])
+            event.accept()
+            return
+        # Close the sessions first, then close the window again.
         event.ignore()
         if self._closing is None:
             self.save_state()

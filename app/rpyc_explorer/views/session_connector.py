@@ -8,6 +8,7 @@ and returns the answer without a nested event loop.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -16,6 +17,9 @@ from PySide6.QtWidgets import QWidget
 from rpyc_explorer.machines.credentials import CredentialStore
 from rpyc_explorer.machines.known_hosts import KnownHosts
 from rpyc_explorer.machines.record import Machine
+from rpyc_explorer.session.controller import SessionController
+from rpyc_explorer.session.phases import HostKeyChanged, SessionError
+from rpyc_explorer.session.prompts import HostKeyPrompt, SecretPrompt
 from rpyc_explorer.views.async_dialog import run_dialog
 from rpyc_explorer.views.host_key_dialog import (
     ChangedHostKeyDialog,
@@ -26,6 +30,13 @@ from rpyc_explorer.views.password_dialog import PasswordDialog, SecretAnswer
 from rpyc_explorer.views.session_tabs import ConnectFailed, ConnectReporter
 
 log = logging.getLogger(__name__)
+
+# How long a cancelled connect may take to tear down before the tab closes anyway.
+CANCEL_WAIT = 25.0
+_CHANGED_KEY_HINT = (
+    "Ask the host's administrator whether the key changed. If it did, use "
+    "\"Forget host key…\" in the machine's context menu and connect again."
+)
 
 
 async def ask_host_key(parent: QWidget | None, host: str, port: int, key_type: str,
@@ -55,7 +66,7 @@ async def ask_secret(parent: QWidget | None, machine: Machine, prompt: str, kind
 
 
 class SessionConnector:
-    """The window's connector: runs the session controller for one machine at a time.
+    """The window's connector: drives the `SessionController` for each tab.
 
     Args:
         credentials: keyring access for remembered secrets.
@@ -65,21 +76,75 @@ class SessionConnector:
 
     def __init__(self, credentials: CredentialStore, known_hosts: KnownHosts,
                  parent: QWidget | None = None) -> None:
-        self.credentials = credentials
-        self.known_hosts = known_hosts
         self.parent = parent
+        self.controller = SessionController(
+            credentials, known_hosts, self._ask_host_key, self._ask_secret
+        )
+        self.controller.phase_changed.connect(self._on_phase)
+        self._reporters: dict[str, ConnectReporter] = {}
+        self._dialogs: set[asyncio.Task] = set()
 
     async def connect(self, machine: Machine, reporter: ConnectReporter) -> Any:
         """Connect `machine` and return its RemoteSession.
 
         Raises:
-            ConnectFailed: connecting failed in a known phase.
+            ConnectFailed: connecting failed; says in which phase, why and what to try.
+            asyncio.CancelledError: the tab cancelled; returns after the controller
+                tore the attempt down (bounded by CANCEL_WAIT).
         """
-        # NOTE: the session controller is not in the repository yet; until it is,
-        # every connection fails here with a clear message.
-        raise ConnectFailed(
-            "the session controller (rpyc_explorer.session) cannot connect machines "
-            "yet in this build",
-            "connecting",
-            "Update to a build that includes the session controller.",
+        self._reporters[machine.id] = reporter
+        try:
+            return await self.controller.connect(machine)
+        except asyncio.CancelledError:
+            await self._cancel(machine.id)
+            raise
+        except HostKeyChanged as exc:
+            self._show_changed_key(exc)
+            raise ConnectFailed(exc.reason, "connecting", _CHANGED_KEY_HINT) from exc
+        except SessionError as exc:
+            raise ConnectFailed(exc.reason, exc.phase.value, exc.hint) from exc
+        finally:
+            self._reporters.pop(machine.id, None)
+
+    async def _cancel(self, machine_id: str) -> None:
+        # The controller shields its task from our cancel, so it is cancelled
+        # explicitly; waiting here means "cancelled" also means "cleaned up".
+        self.controller.cancel(machine_id)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + CANCEL_WAIT
+        while self.controller.is_connecting(machine_id) and loop.time() < deadline:
+            await asyncio.sleep(0.05)
+        if self.controller.is_connecting(machine_id):
+            log.error("connector: cancelling %s did not finish within %.0f s",
+                      machine_id, CANCEL_WAIT)
+
+    async def close_all(self) -> list[str]:
+        """Close what the controller still holds; return cleanup problems."""
+        problems = await self.controller.close_all()
+        return [f"{machine_id}: {text}" for machine_id, items in problems.items()
+                for text in items]
+
+    def _on_phase(self, machine_id: str, phase: str, fraction: float, detail: str) -> None:
+        reporter = self._reporters.get(machine_id)
+        if reporter is None:
+            return
+        reporter.phase(phase, detail)
+        reporter.progress(None if fraction < 0 else fraction)
+
+    async def _ask_host_key(self, prompt: HostKeyPrompt) -> HostKeyChoice:
+        host = f"{prompt.host} (jump host)" if prompt.is_jump_host else prompt.host
+        return await ask_host_key(self.parent, host, prompt.port, prompt.key_type,
+                                  prompt.fingerprint)
+
+    async def _ask_secret(self, prompt: SecretPrompt) -> SecretAnswer:
+        return await ask_secret(self.parent, prompt.machine, prompt.prompt, prompt.kind,
+                                prompt.can_remember)
+
+    def _show_changed_key(self, exc: HostKeyChanged) -> None:
+        key_type, _, new = exc.new_fingerprint.partition(" ")
+        old = "\n".join(exc.old_fingerprints) or "(none)"
+        task = asyncio.ensure_future(
+            show_changed_host_key(self.parent, exc.host, exc.port, key_type, old, new)
         )
+        self._dialogs.add(task)
+        task.add_done_callback(self._dialogs.discard)

@@ -207,12 +207,9 @@ class SessionTabs(QTabWidget):
 
     async def _connect(self, entry: _Entry, reporter: _Reporter) -> None:
         machine = entry.machine
-        log.info("%s: connecting to %s", machine.name, machine.target,
-                 extra={"machine": machine.name})
         try:
             session = await self.connector(machine, reporter)
         except asyncio.CancelledError:
-            log.info("%s: connecting cancelled", machine.name, extra={"machine": machine.name})
             raise
         except ConnectFailed as exc:
             self._fail(entry, exc.phase, str(exc), exc.hint)
@@ -244,10 +241,9 @@ class SessionTabs(QTabWidget):
         if closed is not None:
             closed.connect(lambda reason: self._on_session_closed(entry, reason))
         self._set_state(entry, TabState.CONNECTED)
-        log.info("%s: connected", entry.machine.name, extra={"machine": entry.machine.name})
 
     def _fail(self, entry: _Entry, phase: str, reason: str, hint: str) -> None:
-        log.error("%s: connecting failed in phase %s: %s", entry.machine.name,
+        log.debug("%s: connecting failed in phase %s: %s", entry.machine.name,
                   phase or "unknown", reason, extra={"machine": entry.machine.name})
         if entry.progress is not None:
             entry.progress.set_failed(phase, reason, hint)

@@ -1,0 +1,128 @@
+"""Connecting "This computer" through the real window: a real local deploy each time."""
+
+from __future__ import annotations
+
+import os
+import stat
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import wait_for_widget
+from PySide6.QtCore import Qt
+
+from rpyc_explorer.app import create_window
+from rpyc_explorer.icons import ConnectionState
+from rpyc_explorer.machines.credentials import CredentialStore
+from rpyc_explorer.machines.known_hosts import KnownHosts
+from rpyc_explorer.machines.record import LOCAL_ID, Machine
+from rpyc_explorer.machines.store import MachineStore
+from rpyc_explorer.views import window_settings
+from rpyc_explorer.views.machine_tab import MachineTab
+from rpyc_explorer.views.session_tabs import TabState
+
+pytestmark = pytest.mark.gui
+
+
+@pytest.fixture
+def window(qtbot, app_dirs, memory_keyring):
+    window = create_window(
+        store=MachineStore(app_dirs["config"]),
+        credentials=CredentialStore(backend=memory_keyring),
+        known_hosts=KnownHosts(app_dirs["data"] / "known_hosts", read_only_files=[]),
+        settings=window_settings.open_settings(app_dirs["config"]),
+    )
+    qtbot.addWidget(window)
+    window.show()
+    qtbot.waitExposed(window)
+    window.activateWindow()
+    qtbot.waitUntil(window.isActiveWindow, timeout=3000)
+    return window
+
+
+def child_pids() -> set[int]:
+    """Return the pids of this process's live (not zombie) children."""
+    pids: set[int] = set()
+    for children in Path(f"/proc/{os.getpid()}/task").glob("*/children"):
+        pids.update(int(pid) for pid in children.read_text().split())
+    return {pid for pid in pids if process_alive(pid)}
+
+
+def process_alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, IndexError):
+        return False
+    return state != "Z"
+
+
+def server_pid(session) -> int:
+    return session.deployment.deployment.remote_pid
+
+
+def test_window_connect_this_computer(qtbot, arun, window):
+    async def scenario():
+        await window.connect_machine(LOCAL_ID)
+        session = window.tabs.session(LOCAL_ID)
+        assert session is not None
+        assert window.tabs.state(LOCAL_ID) is TabState.CONNECTED
+        assert window.panel.state(LOCAL_ID) is ConnectionState.CONNECTED
+        assert isinstance(window.tabs.view(LOCAL_ID), MachineTab)
+        assert window.tabs.tabText(0) == "This computer"
+        assert not window.tabs.tabIcon(0).isNull()
+        entries, _total, error = await session.call("list_dir", "/")
+        assert error is None or error == ""
+        assert any(entry[0] == "tmp" for entry in entries)
+        pid = server_pid(session)
+        assert process_alive(pid)
+        qtbot.keyClick(window, Qt.Key.Key_W, Qt.KeyboardModifier.ControlModifier)
+        await window.wait_idle()
+        return session, pid
+
+    session, pid = arun(scenario(), timeout=60)
+    assert window.tabs.count() == 0
+    assert session.is_closed
+    assert session.cleanup_problems == []
+    assert not process_alive(pid)
+    assert window.panel.state(LOCAL_ID) is ConnectionState.DISCONNECTED
+
+
+def test_window_close_closes_real_sessions(qtbot, arun, window):
+    async def scenario():
+        await window.connect_machine(LOCAL_ID)
+        session = window.tabs.session(LOCAL_ID)
+        pid = server_pid(session)
+        window.close()
+        await wait_for_widget(lambda: not window.isVisible(), timeout=30)
+        return session, pid
+
+    session, pid = arun(scenario(), timeout=60)
+    assert session.is_closed
+    assert window.cleanup_problems == []
+    assert not process_alive(pid)
+
+
+def test_window_cancel_connect_leaves_no_process(qtbot, arun, window, tmp_path):
+    # A slow interpreter wrapper keeps the deploy in its middle phases long enough
+    # to press Cancel there.
+    wrapper = tmp_path / "slow-python"
+    wrapper.write_text(f"#!/bin/sh\nsleep 0.5\nexec {sys.executable} \"$@\"\n")
+    wrapper.chmod(wrapper.stat().st_mode | stat.S_IXUSR)
+    machine = window.store.add(Machine.new("slow local", kind="local", python=str(wrapper)))
+    before = child_pids()
+
+    async def scenario():
+        window.connect_machine(machine.id)
+        panel = window.tabs.progress_panel(machine.id)
+        await wait_for_widget(
+            lambda: panel.current_phase in ("uploading", "starting", "handshake"),
+            timeout=30,
+        )
+        assert window.tabs.state(machine.id) is TabState.CONNECTING
+        panel.cancel_button.click()
+        await window.wait_idle()
+
+    arun(scenario(), timeout=60)
+    assert window.tabs.count() == 0
+    assert window.tabs.session(machine.id) is None
+    assert child_pids() - before == set()
