@@ -1,6 +1,6 @@
 """Proxies ("netrefs") for objects that live on the peer.
 
-A proxy holds its connection and the object's id_pack ``(name_pack, class_id,
+A proxy stores its connection and the object's id_pack ``(name_pack, class_id,
 instance_id)``. Explicit attribute access (``p.x``, ``p.x = v``, ``del p.x``) becomes
 GETATTR, SETATTR or DELATTR; ``repr``, ``str``, ``hash``, ``dir``, comparisons, ``with`` exit
 and pickling have their own requests; every other special method exists on the proxy class
@@ -145,9 +145,9 @@ class BaseNetref:
         return _get_conn(self).sync_request(HANDLE_CTXEXIT, self, exc_type)
 
     def __reduce_ex__(self, proto: Any) -> Any:
-        # The peer pickles the real object (if its allow_pickle permits); unpickling the
-        # result runs the peer's pickle here, so only copy or pickle proxies of peers you
-        # trust.
+        # The peer pickles the real object if its allow_pickle permits. Unpickling the
+        # result runs the peer's pickle here, so copy or pickle only proxies of trusted
+        # peers.
         return pickle.loads, (_get_conn(self).sync_request(HANDLE_PICKLE, self, proto),)
 
     def __reduce__(self) -> Any:
@@ -324,7 +324,7 @@ def make_class(
     if local is not None:
         namespace["__class__"] = _class_property(type(local) if is_class else local)
     elif _module_prefix(name_pack) is not None:
-        # The module is loaded here but has no such class: answer the proxy class.
+        # The module is loaded here but has no such class, so return the proxy class.
         namespace["__class__"] = property(type)
     else:
         namespace["__class__"] = _class_property(None)

@@ -19,7 +19,7 @@ from rpyc_engine.protocol.errors import ConnectionClosed
 
 __all__ = ["ChannelStream", "PipeStream", "SocketStream", "Stream"]
 
-# Channel objects allocate what recv asks for, so they get a smaller chunk.
+# Channel objects allocate the full size requested from recv, so they get a smaller chunk.
 _CHANNEL_CHUNK = 64 * 1024
 _QUICKACK = getattr(socket, "TCP_QUICKACK", None)
 
@@ -29,7 +29,7 @@ READ_CHUNK = 256 * 1024
 
 def _read_buffer() -> tuple:
     # Reading into one reused buffer avoids allocating (and, at this size, mmap-ing and
-    # unmapping) READ_CHUNK bytes on every read; only one thread reads at a time.
+    # unmapping) READ_CHUNK bytes on every read. Only one thread reads at a time.
     buffer = bytearray(READ_CHUNK)
     return buffer, memoryview(buffer)
 
@@ -188,7 +188,7 @@ class SocketStream(Stream):
         A peer that writes without TCP_NODELAY (stock rpyc) holds back its next frame
         until the previous one is acknowledged, and Linux delays ACKs by up to about
         40 ms. The driver calls this while it still waits for a reply, so such a peer is
-        not stalled; it is not called on every read because immediate ACKs cost an extra
+        not stalled. It is not called on every read, because immediate ACKs cost an extra
         packet per message.
         """
         if self._quickack:

@@ -3,9 +3,9 @@
 There is no reader thread per connection. A thread that waits for a reply becomes the
 reader while no other thread is reading: it reads, releases the read lock, then dispatches
 what it read, so the peer's requests (callbacks, DEL, INSPECT) are served while it waits.
-Other waiting threads sleep on a condition; they are woken whenever the reader finishes a
-read (one of them takes over reading) and after every dispatched payload (a reply they wait
-for may have been among them). Servers and ``BgServingThread`` call ``serve`` in a loop.
+Other waiting threads sleep on a condition. They are woken whenever the reader finishes a
+read, so one of them takes over reading, and after every dispatched payload, because a
+reply they wait for may have been among them. Servers and ``BgServingThread`` call ``serve`` in a loop.
 
 Who reads a given reply is not fixed: any waiting or serving thread may dispatch it, and it
 completes the ``AsyncResult`` the requesting thread waits on.
@@ -29,8 +29,8 @@ __all__ = ["BgServingThread", "ThreadedDriver"]
 
 logger = logging.getLogger(__name__)
 
-# Longest single block in poll(): bounds how late a reader notices a close made by another
-# thread on a stream whose close does not wake poll() (pipes).
+# Maximum seconds of one blocking poll(). It bounds how late a reader notices a close made
+# by another thread on a stream whose close does not wake poll() (pipes).
 _MAX_POLL_SLICE = 1.0
 
 

@@ -1,6 +1,6 @@
 """Services: the root objects a connection offers its peer.
 
-``base`` holds ``Service``, ``VoidService``, ``exposed`` and ``restricted``; the classic
+``base`` contains ``Service``, ``VoidService``, ``exposed`` and ``restricted``; the classic
 services live in ``rpyc_engine.services.classic`` and the explorer service in
 ``rpyc_engine.services.explorer``.
 """

@@ -117,7 +117,7 @@ def test_truncated_frame_then_close(server, good, raw):
 
 
 def test_unknown_message_type(server, good, raw, caplog):
-    caplog.set_level(logging.ERROR)
+    caplog.set_level(logging.WARNING)
     raw.send_payload(b"\x09" + brine.dump((0, None)))
     received = raw.read_until_eof()
     # At most our own CLOSE request comes back before the socket closes.
@@ -126,14 +126,14 @@ def test_unknown_message_type(server, good, raw, caplog):
 
 
 def test_malformed_brine(server, good, raw, caplog):
-    caplog.set_level(logging.ERROR)
+    caplog.set_level(logging.WARNING)
     raw.send_payload(bytes([wire.MSG_REQUEST, 0x07]))
     raw.read_until_eof()
     assert "malformed" in caplog.text
 
 
 def test_frame_over_size_cap(server, good, raw, caplog):
-    caplog.set_level(logging.ERROR)
+    caplog.set_level(logging.WARNING)
     raw.send_raw(struct.pack("!LB", 2**31, 0))
     raw.read_until_eof()
     assert str(2**31) in caplog.text
@@ -142,7 +142,7 @@ def test_frame_over_size_cap(server, good, raw, caplog):
 def test_compressed_frame_inflating_over_cap(server, good, raw, caplog):
     import zlib
 
-    caplog.set_level(logging.ERROR)
+    caplog.set_level(logging.WARNING)
     body = zlib.compress(b"\x00" * (MAX_FRAME * 4), 1)
     raw.send_raw(struct.pack("!LB", len(body), 1) + body + b"\n")
     raw.read_until_eof()
@@ -243,7 +243,7 @@ def test_close_request_closes_without_reply(raw):
 
 
 def test_request_body_not_a_pair(server, good, raw, caplog):
-    caplog.set_level(logging.ERROR)
+    caplog.set_level(logging.WARNING)
     raw.send_payload(bytes([wire.MSG_REQUEST]) + brine.dump((0, (1, 2, 3))))
     raw.read_until_eof()
     assert "request seq 0" in caplog.text

@@ -492,3 +492,59 @@ def test_background_serving_thread(server, make_client):
         bg.stop()
     assert not bg.active
     assert client_service.calls == ["from server"]
+
+
+def test_on_connect_failure_closes_stream():
+    class Broken(Service):
+        def on_connect(self, conn):
+            raise RuntimeError("refused by on_connect")
+
+        def on_disconnect(self, conn):
+            raise AssertionError("on_disconnect must not run after a failed connect")
+
+    left, right = socket.socketpair()
+    with pytest.raises(RuntimeError, match="refused by on_connect"):
+        connect_socket(left, Broken)
+    right.settimeout(10)
+    assert right.recv(100) == b""  # our end was closed
+    right.close()
+
+
+SUBPROCESS_SERVER = """
+import sys
+sys.path.insert(0, {repo!r})
+import rpyc_engine
+
+class Remote(rpyc_engine.Service):
+    def exposed_pid(self):
+        import os
+        return os.getpid()
+
+    def exposed_call(self, func, value):
+        print("stray output must not corrupt the stream")
+        return func(value)
+
+rpyc_engine.connect_stdpipes(Remote).serve_all()
+"""
+
+
+def test_subprocess_over_stdio_pipes():
+    import subprocess
+    import sys
+
+    repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    proc = subprocess.Popen(
+        [sys.executable, "-c", SUBPROCESS_SERVER.format(repo=repo)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+    )
+    try:
+        conn = rpyc_engine.connect_pipes(proc.stdout, proc.stdin)
+        assert conn.root.pid() == proc.pid
+        assert conn.root.call(lambda value: value * 2, 21) == 42
+        conn.close()
+        assert proc.wait(20) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)

@@ -80,11 +80,23 @@ def _common_methods(cls: type) -> type:
     return cls
 
 
+class Shape:
+    pass
+
+
+class Square(Shape):
+    pass
+
+
 @_common_methods
 class EngineService(Service):
     """Served by rpyc_engine for stock clients."""
 
     exposed_value = 42
+    exposed_Shape = Shape
+
+    def exposed_square(self) -> Square:
+        return Square()
 
     def on_connect(self, conn: Any) -> None:
         self.conn = conn

@@ -116,3 +116,11 @@ def test_private_and_setattr_refused(stock_conn):
         root._conn
     with pytest.raises(AttributeError, match="access denied"):
         root.value = 5
+
+
+def test_instancecheck_answered_by_our_server(stock_conn):
+    # Different class ids, so the stock client sends INSTANCECHECK; a stock server would
+    # answer False for user classes, ours checks the real objects.
+    root = stock_conn.root
+    assert isinstance(root.square(), root.Shape)
+    assert not isinstance(root.make_list(1), root.Shape)
