@@ -180,6 +180,22 @@ class AsyncioDriver(Driver):
         self.check_can_block()
         self._finished.wait()
 
+    def linger(self, timeout: float) -> None:
+        """Wait up to ``timeout`` seconds for the peer to close after our CLOSE.
+
+        Frames that arrive meanwhile stay queued for the worker. On the loop thread this
+        returns at once, because the loop must run for the end of stream to be seen.
+        """
+        if threading.get_ident() == self._loop_thread:
+            return
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            while not self._stop_queued:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                self._wakeup.wait(remaining)
+
     def close(self) -> None:
         """Close the transport; the reader task then queues the end of stream."""
         with self._lock:
