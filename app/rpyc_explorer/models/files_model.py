@@ -12,7 +12,7 @@ import posixpath
 import stat
 from typing import Any
 
-from PySide6.QtCore import QObject, Qt
+from PySide6.QtCore import QModelIndex, QObject, Qt
 from PySide6.QtGui import QIcon
 
 from .paged_tree import Node, PagedTreeModel
@@ -142,4 +142,23 @@ class FilesModel(PagedTreeModel):
         for child in owner.children:
             if child.kind == "item" and child.data.name == name:
                 return self.index_of(child)
-        return self.index(-1, 0)
+        return QModelIndex()
+
+    def index_for_path(self, path: str) -> Any:
+        """Return the index of the loaded directory or file at ``path`` (or invalid)."""
+        path = posixpath.normpath(path)
+        for row, top in enumerate(self._root.children):
+            root = posixpath.normpath(top.data.path)
+            if path == root:
+                return self.index(row, 0)
+            prefix = root.rstrip("/") + "/"
+            if not path.startswith(prefix):
+                continue
+            index = self.index(row, 0)
+            for name in path[len(prefix) :].split("/"):
+                index = self.find_child(index, name)
+                if not index.isValid():
+                    break
+            if index.isValid():
+                return index
+        return QModelIndex()

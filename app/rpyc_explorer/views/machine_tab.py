@@ -2,36 +2,109 @@
 
 The main window creates one `MachineTab` per `RemoteSession`, calls `refresh()` on F5,
 `focus_path_bar()` on Ctrl+L, and awaits `shutdown()` before the session closes.
+
+When the session is not an ExplorerService (``session.kind`` is ``"classic"`` or
+``"service"``), the batched calls do not exist on the remote side, so the tab shows a
+note instead of the explorers.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
-from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QLabel, QSplitter, QTabWidget, QVBoxLayout, QWidget
+
+from .console_pane import ConsolePane
+from .files_pane import FilesPane
+from .modules_pane import ModulesPane
 
 log = logging.getLogger(__name__)
 
 
 class MachineTab(QWidget):
-    """Explorers for one connected machine.
-
-    NOTE: this first version is a placeholder with the final interface; the panes land
-    in later commits.
-    """
+    """Explorers for one connected machine."""
 
     def __init__(self, session: Any, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.session = session
+        self.modules_pane: ModulesPane | None = None
+        self.files_pane: FilesPane | None = None
+        self.console_pane: ConsolePane | None = None
+        self._start_task: asyncio.Task | None = None
         layout = QVBoxLayout(self)
-        layout.addWidget(QLabel(f"Connected to {session.machine.name}", self))
+        layout.setContentsMargins(0, 0, 0, 0)
+        if getattr(session, "kind", "explorer") != "explorer":
+            note = QLabel(
+                f"{session.machine.name} runs a plain RPyC server, not the explorer "
+                "service, so its modules, files and console cannot be browsed here. "
+                "Connect with deployment to get the explorers.",
+                self,
+            )
+            note.setWordWrap(True)
+            note.setAlignment(Qt.AlignCenter)
+            layout.addWidget(note)
+            return
+        self.modules_pane = ModulesPane(session, self)
+        self.files_pane = FilesPane(session, self)
+        self.console_pane = ConsolePane(session, self)
+        self.tabs = QTabWidget(self)
+        self.tabs.addTab(self.modules_pane, "Modules && objects")
+        self.tabs.addTab(self.files_pane, "Files")
+        splitter = QSplitter(Qt.Vertical, self)
+        splitter.addWidget(self.tabs)
+        splitter.addWidget(self.console_pane)
+        splitter.setStretchFactor(0, 3)
+        splitter.setStretchFactor(1, 2)
+        layout.addWidget(splitter)
+        self.modules_pane.sentToConsole.connect(self._on_sent_to_console)
+        self.console_pane.runFinished.connect(self._on_run_finished)
+        self._start_task = asyncio.ensure_future(self.files_pane.start())
 
     def refresh(self) -> None:
-        """Reload what the visible pane shows."""
+        """Reload what the visible explorer pane shows."""
+        if self.files_pane is None or self.modules_pane is None:
+            return
+        if self.tabs.currentWidget() is self.files_pane:
+            self.files_pane.refresh()
+        else:
+            self.modules_pane.refresh()
 
     def focus_path_bar(self) -> None:
-        """Move the keyboard focus to the files pane's path bar."""
+        """Show the files pane and move the keyboard focus to its path bar."""
+        if self.files_pane is None:
+            return
+        self.tabs.setCurrentWidget(self.files_pane)
+        self.files_pane.focus_path_bar()
+
+    def _on_sent_to_console(self, name: str, dotted: str) -> None:
+        if self.console_pane is not None:
+            self.console_pane.note(f"# {dotted} is now {name}")
+        self._reload_console_namespace()
+
+    def _on_run_finished(self, _result: str, _traceback: str) -> None:
+        self._reload_console_namespace()
+
+    def _reload_console_namespace(self) -> None:
+        # New names appear in the console branch if it is open.
+        if self.modules_pane is None:
+            return
+        index = self.modules_pane.model.top_index("console")
+        if self.modules_pane.tree.isExpanded(index):
+            self.modules_pane.model.reload(index)
 
     async def shutdown(self) -> None:
         """Stop console runs and transfers and release cached remote objects."""
+        if self._start_task is not None and not self._start_task.done():
+            self._start_task.cancel()
+            await asyncio.gather(self._start_task, return_exceptions=True)
+        for pane in (self.console_pane, self.files_pane, self.modules_pane):
+            if pane is None:
+                continue
+            try:
+                await pane.shutdown()
+            except Exception as exc:  # one pane failing must not keep the others alive
+                log.warning("%s: shutting down %s failed: %s",
+                            self.session.machine.name, type(pane).__name__, exc)

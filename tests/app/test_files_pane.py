@@ -1,0 +1,151 @@
+"""The files pane and the machine tab against a real ExplorerService over loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from explorer_support import make_session, serve_explorer  # noqa: E402
+
+from rpyc_explorer.models.files_model import PathRole  # noqa: E402
+from rpyc_explorer.views.files_pane import FilesPane  # noqa: E402
+from rpyc_explorer.views.machine_tab import MachineTab  # noqa: E402
+
+
+@pytest.fixture
+def session(qloop):
+    with serve_explorer() as (conn, _counter):
+        remote = make_session(conn)
+        yield remote
+        qloop.run_until_complete(remote.close())
+
+
+@pytest.fixture
+def pane(qtbot, qloop, session):
+    widget = FilesPane(session)
+    qtbot.addWidget(widget)
+    widget.resize(900, 600)
+    widget.show()
+    yield widget
+    qloop.run_until_complete(widget.shutdown())
+
+
+async def wait_until(predicate, timeout: float = 15.0) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not predicate():
+        assert loop.time() < deadline, "condition not met in time"
+        await asyncio.sleep(0.02)
+
+
+def names(model, index) -> list[str]:
+    return [model.index(row, 0, index).data() for row in range(model.rowCount(index))]
+
+
+def loaded(model, index) -> bool:
+    node = model.node(index)
+    return node.total is not None and not node.loading
+
+
+def open_dir(pane, arun, path: Path):
+    pane.go_to(str(path))
+    top = pane.model.index(0, 0)
+    arun(wait_until(lambda: loaded(pane.model, top)))
+    return top
+
+
+def test_start_shows_home_and_root(pane, arun):
+    arun(pane.start())
+    assert pane.model.root_paths() == [os.path.expanduser("~"), "/"]
+    assert pane.path_bar.text() == os.path.expanduser("~")
+    arun(wait_until(lambda: loaded(pane.model, pane.model.index(0, 0))))
+
+
+def test_path_bar_opens_directory(pane, arun, qtbot, tmp_path):
+    (tmp_path / "hello.txt").write_text("hi")
+    pane.focus_path_bar()
+    pane.path_bar.setText(str(tmp_path))
+    qtbot.keyClick(pane.path_bar, "\r")
+    top = pane.model.index(0, 0)
+    arun(wait_until(lambda: loaded(pane.model, top)))
+    assert names(pane.model, top) == ["hello.txt"]
+
+
+def test_vanished_directory_shows_error_row(pane, arun, tmp_path):
+    top = open_dir(pane, arun, tmp_path / "gone")
+    text = pane.model.index(0, 0, top).data()
+    assert "not-found" in text
+
+
+def test_preview_text_and_binary(pane, arun, tmp_path):
+    (tmp_path / "a.txt").write_text("line one\nline two\n")
+    (tmp_path / "b.bin").write_bytes(b"\0\1\2" * 100)
+    top = open_dir(pane, arun, tmp_path)
+    pane.tree.setCurrentIndex(pane.model.index(0, 0, top))
+    arun(wait_until(lambda: pane.preview.toPlainText() == "line one\nline two\n"))
+    pane.tree.setCurrentIndex(pane.model.index(1, 0, top))
+    arun(wait_until(lambda: "binary file" in pane.preview.toPlainText()))
+
+
+def test_new_folder_rename_delete(pane, arun, tmp_path, monkeypatch):
+    top = open_dir(pane, arun, tmp_path)
+    pane.tree.setCurrentIndex(top)
+    answers = iter(["made", "renamed"])
+    monkeypatch.setattr(pane, "ask_text", lambda *args, **kwargs: next(answers))
+    pane.new_folder()
+    arun(wait_until(lambda: (tmp_path / "made").is_dir() and names(pane.model, top) == ["made"]))
+    pane.tree.setCurrentIndex(pane.model.index(0, 0, top))
+    pane.rename_selected()
+    arun(wait_until(lambda: names(pane.model, top) == ["renamed"]))
+    assert (tmp_path / "renamed").is_dir()
+    questions = []
+    monkeypatch.setattr(pane, "confirm", lambda text: questions.append(text) or False)
+    pane.tree.setCurrentIndex(pane.model.index(0, 0, top))
+    pane.delete_selected()
+    assert (tmp_path / "renamed").is_dir()
+    monkeypatch.setattr(pane, "confirm", lambda text: questions.append(text) or True)
+    pane.delete_selected()
+    arun(wait_until(lambda: not (tmp_path / "renamed").exists()))
+    arun(wait_until(lambda: names(pane.model, top) == []))
+    assert "everything in it" in questions[0]
+
+
+def test_action_error_shows_banner(pane, arun, tmp_path, monkeypatch):
+    (tmp_path / "exists").mkdir()
+    top = open_dir(pane, arun, tmp_path)
+    pane.tree.setCurrentIndex(top)
+    monkeypatch.setattr(pane, "ask_text", lambda *args, **kwargs: "exists")
+    pane.new_folder()
+    arun(wait_until(lambda: pane.banner.isVisibleTo(pane)))
+    assert "exists" in pane.banner.text()
+    assert "mkdir failed" in pane.banner.text()
+
+
+def test_upload_refreshes_directory(pane, arun, tmp_path):
+    local = tmp_path / "local"
+    remote = tmp_path / "remote"
+    local.mkdir()
+    remote.mkdir()
+    (local / "up.txt").write_text("payload")
+    top = open_dir(pane, arun, remote)
+    (transfer,) = pane.queue_upload([str(local / "up.txt")], str(remote))
+    arun(wait_until(lambda: transfer.state == "done"))
+    arun(wait_until(lambda: names(pane.model, top) == ["up.txt"]))
+    assert pane.model.index(0, 0, top).data(PathRole) == str(remote / "up.txt")
+    assert pane.transfers.tree.topLevelItem(0).text(4) == "done"
+
+
+def test_machine_tab_combines_panes(qtbot, qloop, session, arun):
+    tab = MachineTab(session)
+    qtbot.addWidget(tab)
+    arun(wait_until(lambda: tab.files_pane.model.root_paths() != []))
+    tab.focus_path_bar()
+    assert tab.tabs.currentWidget() is tab.files_pane
+    tab.refresh()
+    arun(tab.shutdown())
