@@ -21,7 +21,6 @@ APP_NAME = "RPyC Explorer"
 # Loggers whose records reach the log pane.
 PANE_LOGGERS = ("rpyc_explorer", "rpyc_engine")
 SMOKE_TIMEOUT = 120.0
-EXIT_TIMEOUT = 15.0
 
 
 def configure_stderr_logging(level: str) -> None:
@@ -31,12 +30,14 @@ def configure_stderr_logging(level: str) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setLevel(getattr(logging, level))
     handler.addFilter(RedactionFilter())
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(
+        logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    )
     logging.getLogger().addHandler(handler)
 
 
 def install_pane_handler(window: Any) -> Any:
-    """Forward the application's and the engine's log records to the window's log pane."""
+    """Forward the application's and the engine's log records to the log pane."""
     from rpyc_explorer.widgets.log_pane import QtLogHandler
 
     handler = QtLogHandler(logging.DEBUG)
@@ -62,9 +63,16 @@ def default_tab_factory(session: Any, parent: Any) -> Any:
     return MachineTab(session, parent)
 
 
-def create_window(*, store: Any = None, credentials: Any = None, known_hosts: Any = None,
-                  settings: Any = None, connector: Any = None, tab_factory: Any = None,
-                  close_timeout: float | None = None) -> Any:
+def create_window(
+    *,
+    store: Any = None,
+    credentials: Any = None,
+    known_hosts: Any = None,
+    settings: Any = None,
+    connector: Any = None,
+    tab_factory: Any = None,
+    close_timeout: float | None = None,
+) -> Any:
     """Build the main window with the real stores unless others are passed.
 
     Needs a running QApplication. The stores use `RPYC_EXPLORER_CONFIG_DIR` and
@@ -87,8 +95,15 @@ def create_window(*, store: Any = None, credentials: Any = None, known_hosts: An
     if connector is None:
         session_connector = SessionConnector(credentials, known_hosts)
         connector = session_connector.connect
-    window = MainWindow(store, connector, tab_factory or default_tab_factory, known_hosts,
-                        credentials, settings, **extra)
+    window = MainWindow(
+        store,
+        connector,
+        tab_factory or default_tab_factory,
+        known_hosts,
+        credentials,
+        settings,
+        **extra,
+    )
     if session_connector is not None:
         session_connector.parent = window
         window.session_connector = session_connector
@@ -108,7 +123,9 @@ def create_qapplication(color_scheme: str | None) -> tuple[Any, Any]:
     app.setDesktopFileName("rpyc-explorer")
     # The window closes its sessions before it goes away; the loop ends after that.
     app.setQuitOnLastWindowClosed(False)
-    scheme = {"light": Qt.ColorScheme.Light, "dark": Qt.ColorScheme.Dark}.get(color_scheme or "")
+    scheme = {"light": Qt.ColorScheme.Light, "dark": Qt.ColorScheme.Dark}.get(
+        color_scheme or ""
+    )
     theme = Theme(app, scheme)
     theme.apply()
     return app, theme
@@ -185,7 +202,7 @@ def run_app(color_scheme: str | None, log_level: str) -> int:
     return 0 if not problems else 1
 
 
-# -- smoke run ---------------------------------------------------------------------------
+# -- smoke run ------------------------------------------------------------------------
 
 
 async def smoke_steps(window: Any, timeout: float = SMOKE_TIMEOUT) -> None:

@@ -108,8 +108,9 @@ def _disc_icon(color: str) -> QIcon:
         painter.setBrush(fill)
         radius = size * 0.3
         center = QPointF(size / 2, size / 2)
-        painter.drawEllipse(QRectF(center.x() - radius, center.y() - radius,
-                                   2 * radius, 2 * radius))
+        painter.drawEllipse(
+            QRectF(center.x() - radius, center.y() - radius, 2 * radius, 2 * radius)
+        )
         painter.end()
         result.addPixmap(pixmap)
     return result

@@ -1,4 +1,4 @@
-"""Entry point of the desktop application: `rpyc-explorer` and `python -m rpyc_explorer`.
+"""Entry point of the application: `rpyc-explorer` and `python -m rpyc_explorer`.
 
 It creates the QApplication, applies the theme, runs a qasync event loop, and shows
 the main window until the window has closed every session. `--smoke` opens the
@@ -9,15 +9,8 @@ exits 0 when all of that worked.
 from __future__ import annotations
 
 import argparse
-import asyncio
-import logging
-import os
 import sys
 from collections.abc import Sequence
-
-log = logging.getLogger(__name__)
-
-SMOKE_TIMEOUT = 120.0
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -28,8 +21,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         prog="rpyc-explorer",
         description="Explore Python processes on your machines over SSH.",
     )
-    parser.add_argument("--version", action="version",
-                        version=f"%(prog)s {app_version()}")
+    parser.add_argument(
+        "--version", action="version", version=f"%(prog)s {app_version()}"
+    )
     parser.add_argument(
         "--smoke", action="store_true",
         help="open the window offscreen with temporary settings, connect "

@@ -53,7 +53,7 @@ class StallMonitor(QObject):
         return self._timer.isActive()
 
     def start(self) -> None:
-        """Start measuring; the worst value so far is kept (call reset() to clear it)."""
+        """Start measuring; the worst value so far is kept until reset()."""
         self._last_tick = time.perf_counter()
         self._timer.start()
 

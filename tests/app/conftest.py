@@ -20,7 +20,6 @@ import keyring.backend  # noqa: E402
 import keyring.errors  # noqa: E402
 import pytest  # noqa: E402
 import qasync  # noqa: E402
-
 from rpyc_explorer.app import close_loop  # noqa: E402
 
 ARUN_TIMEOUT = 20.0

@@ -1,10 +1,9 @@
-"""Host-key and password dialogs: defaults, choices and the absence of an accept path."""
+"""Host-key and password dialogs: defaults, choices and no accept path when changed."""
 
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QPushButton
-
 from rpyc_explorer.views.host_key_dialog import (
     ChangedHostKeyDialog,
     HostKeyChoice,
@@ -24,7 +23,9 @@ def make_dialog(qtbot) -> HostKeyDialog:
 def test_host_key_dialog_shows_fingerprint(qtbot):
     dialog = make_dialog(qtbot)
     assert dialog.fingerprint_label.text() == FINGERPRINT
-    texts = [label.text() for label in dialog.findChildren(type(dialog.fingerprint_label))]
+    texts = [
+        label.text() for label in dialog.findChildren(type(dialog.fingerprint_label))
+    ]
     assert "2222" in texts
     assert "ssh-ed25519" in texts
     assert "build-01.example" in texts
@@ -53,7 +54,11 @@ def test_host_key_dialog_enter_does_not_accept(qtbot):
 
 def test_host_key_dialog_buttons_return_choices(qtbot):
     cases = [
-        ("accept_save_button", HostKeyChoice.ACCEPT_AND_SAVE, QDialog.DialogCode.Accepted),
+        (
+            "accept_save_button",
+            HostKeyChoice.ACCEPT_AND_SAVE,
+            QDialog.DialogCode.Accepted,
+        ),
         ("accept_once_button", HostKeyChoice.ACCEPT_ONCE, QDialog.DialogCode.Accepted),
         ("cancel_button", HostKeyChoice.CANCEL, QDialog.DialogCode.Rejected),
     ]
@@ -86,7 +91,9 @@ def test_changed_key_dialog_has_no_accept_path(qtbot):
     assert dialog.new_label.text() == "SHA256:new"
     roles = {dialog.buttons.buttonRole(b) for b in dialog.buttons.buttons()}
     assert roles == {QDialogButtonBox.ButtonRole.RejectRole}
-    labels = [b.text().replace("&", "").lower() for b in dialog.findChildren(QPushButton)]
+    labels = [
+        b.text().replace("&", "").lower() for b in dialog.findChildren(QPushButton)
+    ]
     assert not any("accept" in label for label in labels)
     with qtbot.waitSignal(dialog.finished, timeout=2000):
         qtbot.keyClick(dialog, Qt.Key.Key_Return)

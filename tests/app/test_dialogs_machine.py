@@ -1,9 +1,8 @@
-"""The machine dialog: fields, validation messages in place, and the record it builds."""
+"""The machine dialog: fields, validation messages in place, the record it builds."""
 
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
-
 from rpyc_explorer.machines.record import Machine
 from rpyc_explorer.views.machine_dialog import MachineDialog
 
@@ -144,4 +143,3 @@ def test_machine_dialog_enter_blocked_while_invalid(qtbot):
     dialog = make_dialog(qtbot)
     qtbot.keyClick(dialog.name_edit, Qt.Key.Key_Return)
     assert dialog.isVisible()
-

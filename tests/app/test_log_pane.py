@@ -5,7 +5,12 @@ from __future__ import annotations
 import logging
 import threading
 
-from rpyc_explorer.widgets.log_pane import LogPane, QtLogHandler, RedactionFilter, redact
+from rpyc_explorer.widgets.log_pane import (
+    LogPane,
+    QtLogHandler,
+    RedactionFilter,
+    redact,
+)
 
 
 def make_pane(qtbot) -> tuple[LogPane, QtLogHandler, logging.Logger]:
@@ -73,7 +78,9 @@ def test_redact_forms():
 
 
 def test_redaction_filter_rewrites_record():
-    record = logging.LogRecord("x", logging.INFO, __file__, 1, "passwd=%s", ("pw",), None)
+    record = logging.LogRecord(
+        "x", logging.INFO, __file__, 1, "passwd=%s", ("pw",), None
+    )
     assert RedactionFilter().filter(record)
     assert "pw" not in record.getMessage().replace("passwd", "")
 

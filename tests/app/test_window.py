@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import tomllib
 
 import pytest
+import tomllib
 from conftest import visible_child, wait_for_widget
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel, QMessageBox
-
 from rpyc_explorer.app import create_window
 from rpyc_explorer.icons import ConnectionState
 from rpyc_explorer.machines.credentials import SERVICE_NAME, CredentialStore
@@ -166,7 +165,10 @@ def test_window_builtin_first_and_groups(qtbot, parts):
     store.add(Machine.new("b", host="b.example", group="lab"))
     store.add(Machine.new("a", host="a.example"))
     window = make_window(qtbot, parts)
-    top = [window.panel.topLevelItem(i).text(0) for i in range(window.panel.topLevelItemCount())]
+    top = [
+        window.panel.topLevelItem(i).text(0)
+        for i in range(window.panel.topLevelItemCount())
+    ]
     assert top == ["This computer", "lab", "a"]
     assert window.panel.topLevelItem(1).child(0).text(0) == "b"
 
@@ -233,7 +235,9 @@ def test_window_close_closes_every_session(qtbot, arun, parts):
     assert [s.closed_calls for s in sessions] == [1, 1]
     assert window.tabs.count() == 0
     assert window_settings.read_list(parts["settings"], window_settings.OPEN_TABS) == [
-        LOCAL_ID, other.id]
+        LOCAL_ID,
+        other.id,
+    ]
 
 
 def test_window_close_while_connecting_cancels(qtbot, arun, parts):
@@ -300,8 +304,11 @@ def test_window_shortcuts(qtbot, parts):
     assert shortcuts["show_log"] == "Ctrl+Shift+L"
     assert shortcuts["about"] == "F1"
     window.log_dock.hide()
-    qtbot.keyClick(window, Qt.Key.Key_L, Qt.KeyboardModifier.ControlModifier
-                   | Qt.KeyboardModifier.ShiftModifier)
+    qtbot.keyClick(
+        window,
+        Qt.Key.Key_L,
+        Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier,
+    )
     assert window.log_dock.isVisible()
 
 

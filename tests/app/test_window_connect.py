@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 from conftest import wait_for_widget
 from PySide6.QtCore import Qt
-
 from rpyc_explorer.app import create_window
 from rpyc_explorer.icons import ConnectionState
 from rpyc_explorer.machines.credentials import CredentialStore
@@ -106,9 +105,11 @@ def test_window_cancel_connect_leaves_no_process(qtbot, arun, window, tmp_path):
     # A slow interpreter wrapper keeps the deploy in its middle phases long enough
     # to press Cancel there.
     wrapper = tmp_path / "slow-python"
-    wrapper.write_text(f"#!/bin/sh\nsleep 0.5\nexec {sys.executable} \"$@\"\n")
+    wrapper.write_text(f'#!/bin/sh\nsleep 0.5\nexec {sys.executable} "$@"\n')
     wrapper.chmod(wrapper.stat().st_mode | stat.S_IXUSR)
-    machine = window.store.add(Machine.new("slow local", kind="local", python=str(wrapper)))
+    machine = window.store.add(
+        Machine.new("slow local", kind="local", python=str(wrapper))
+    )
     before = child_pids()
 
     async def scenario():

@@ -29,24 +29,21 @@ class AboutDialog(QDialog):
         super().__init__(parent)
         self.setWindowTitle("About RPyC Explorer")
         text = (
-            "<h2>RPyC Explorer {version}</h2>"
+            f"<h2>RPyC Explorer {app_version()}</h2>"
             "<p>Explore remote Python processes over SSH: modules and objects, files "
             "and a Python console, with nothing installed on the remote host.</p>"
-            "<p>Python {python} · Qt {qt} · PySide6 {pyside}</p>"
-            "<p>Settings: <code>{config}</code></p>"
+            f"<p>Python {platform.python_version()} · Qt {qVersion()} · "
+            f"PySide6 {PySide6.__version__}</p>"
+            f"<p>Settings: <code>{paths.config_dir()}</code></p>"
             "<p>Icons: Material Design Icons (Apache License 2.0) through qtawesome "
             "(MIT).</p>"
-        ).format(
-            version=app_version(),
-            python=platform.python_version(),
-            qt=qVersion(),
-            pyside=PySide6.__version__,
-            config=paths.config_dir(),
         )
         self.label = QLabel(text, self)
         self.label.setWordWrap(True)
         self.label.setTextFormat(Qt.TextFormat.RichText)
-        self.label.setTextInteractionFlags(Qt.TextInteractionFlag.TextBrowserInteraction)
+        self.label.setTextInteractionFlags(
+            Qt.TextInteractionFlag.TextBrowserInteraction
+        )
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close, self)
         buttons.rejected.connect(self.reject)
         layout = QVBoxLayout(self)

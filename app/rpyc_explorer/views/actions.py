@@ -20,11 +20,11 @@ _SPECS: dict[str, tuple[str, str, str, str]] = {
     "forget_host_key": ("&Forget host key…", "forget-key", "",
                         "Remove the saved SSH host key of the selected machine"),
     "connect": ("&Connect", "connect", "", "Connect to the selected machine"),
-    "disconnect": ("&Disconnect", "disconnect", "", "Close the selected machine's session"),
+    "disconnect": ("&Disconnect", "disconnect", "", "Close the machine's session"),
     "reconnect": ("&Reconnect", "reconnect", "", "Close and open the session again"),
     "refresh": ("&Refresh", "refresh", "F5", "Reload the current tab"),
     "focus_path": ("Go to &path", "", "Ctrl+L", "Move the focus to the path bar"),
-    "close_tab": ("&Close tab", "close-tab", "Ctrl+W", "Close the current tab and its session"),
+    "close_tab": ("&Close tab", "close-tab", "Ctrl+W", "Close the tab and its session"),
     "show_log": ("Show &log", "log", "Ctrl+Shift+L", "Show the log pane"),
     "export_log": ("&Export log…", "export", "", "Save the log lines shown to a file"),
     "about": ("&About RPyC Explorer", "about", "F1", "Version and environment"),
@@ -56,7 +56,7 @@ class WindowActions:
     @classmethod
     def create(cls, parent: QWidget) -> WindowActions:
         """Create the actions with `parent` as owner (shortcuts work window-wide)."""
-        made = {}
+        created = {}
         for name, (text, role, shortcut, tip) in _SPECS.items():
             action = QAction(text, parent)
             action.setObjectName(name)
@@ -64,11 +64,12 @@ class WindowActions:
                 action.setIcon(icons.icon(role))
             if shortcut:
                 action.setShortcut(QKeySequence(shortcut))
-                tip = f"{tip} ({QKeySequence(shortcut).toString(QKeySequence.SequenceFormat.NativeText)})"
+                native = QKeySequence.SequenceFormat.NativeText
+                tip = f"{tip} ({QKeySequence(shortcut).toString(native)})"
             action.setToolTip(tip)
             action.setStatusTip(tip)
-            made[name] = action
-        return cls(**made)
+            created[name] = action
+        return cls(**created)
 
     def all(self) -> list[QAction]:
         """Return every action."""

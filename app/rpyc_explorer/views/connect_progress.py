@@ -1,7 +1,7 @@
 """The panel shown in a machine's tab while it connects, and when connecting failed.
 
 It lists the phases of the connection with a mark for each (waiting, running, done,
-failed), a progress bar and Cancel. On failure it says which phase failed, why, and
+failed), a progress bar and Cancel. On failure it shows which phase failed, why, and
 what to try, and offers the log, Retry and Close.
 """
 
@@ -37,7 +37,7 @@ PHASES_BY_KIND: dict[str, tuple[str, ...]] = {
     "rpyc": ("connecting", "handshake"),
 }  # fmt: skip
 
-# What to try when a phase fails and the session layer gave no hint of its own.
+# Advice shown when a phase fails and the session layer gave no hint of its own.
 PHASE_HINTS: dict[str, str] = {
     "connecting": "Check the host name, the port and that the host is reachable "
     "(try `ssh HOST` in a terminal); check the jump host if one is set.",
@@ -75,8 +75,13 @@ class ConnectProgress(QWidget):
     # The user asked for this machine's log.
     show_log_requested = Signal()
 
-    def __init__(self, machine_name: str, target: str, phases: tuple[str, ...],
-                 parent: QWidget | None = None) -> None:
+    def __init__(
+        self,
+        machine_name: str,
+        target: str,
+        phases: tuple[str, ...],
+        parent: QWidget | None = None,
+    ) -> None:
         super().__init__(parent)
         self.phases = tuple(phases)
         self.current_phase = ""
@@ -135,7 +140,9 @@ class ConnectProgress(QWidget):
         picture.setAlignment(Qt.AlignmentFlag.AlignTop)
         self.error_label = QLabel(frame)
         self.error_label.setWordWrap(True)
-        self.error_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.error_label.setTextInteractionFlags(
+            Qt.TextInteractionFlag.TextSelectableByMouse
+        )
         header.addWidget(picture)
         header.addWidget(self.error_label, 1)
         self.log_button = QPushButton(icons.icon("log"), "Show log", frame)
@@ -200,7 +207,9 @@ class ConnectProgress(QWidget):
             f"<b>Connecting failed while {label}.</b><br>{_escape(reason)}"
             f"<br><br><b>What to try:</b> {_escape(hint)}"
         )
-        self.title.setText(self.title.text().replace("Connecting to", "Could not connect to"))
+        self.title.setText(
+            self.title.text().replace("Connecting to", "Could not connect to")
+        )
         self.status_label.hide()
         self.progress_bar.hide()
         self.cancel_button.hide()

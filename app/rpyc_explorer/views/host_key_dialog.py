@@ -64,8 +64,14 @@ class HostKeyDialog(QDialog):
         parent: the parent window.
     """
 
-    def __init__(self, host: str, port: int, key_type: str, fingerprint: str,
-                 parent: QWidget | None = None) -> None:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        key_type: str,
+        fingerprint: str,
+        parent: QWidget | None = None,
+    ) -> None:
         super().__init__(parent)
         self.setWindowTitle("Unknown host key")
         self.choice = HostKeyChoice.CANCEL
@@ -84,7 +90,9 @@ class HostKeyDialog(QDialog):
 
         self.buttons = QDialogButtonBox(self)
         self.accept_save_button = QPushButton("Accept and save", self)
-        self.accept_save_button.setToolTip("Trust this key now and on later connections")
+        self.accept_save_button.setToolTip(
+            "Trust this key now and on later connections"
+        )
         self.accept_once_button = QPushButton("Accept once", self)
         self.accept_once_button.setToolTip("Trust this key for this connection only")
         self.cancel_button = QPushButton("Cancel", self)
@@ -98,9 +106,11 @@ class HostKeyDialog(QDialog):
         self.cancel_button.setAutoDefault(True)
         self.cancel_button.setDefault(True)
         self.accept_save_button.clicked.connect(
-            lambda: self._finish(HostKeyChoice.ACCEPT_AND_SAVE))
+            lambda: self._finish(HostKeyChoice.ACCEPT_AND_SAVE)
+        )
         self.accept_once_button.clicked.connect(
-            lambda: self._finish(HostKeyChoice.ACCEPT_ONCE))
+            lambda: self._finish(HostKeyChoice.ACCEPT_ONCE)
+        )
         self.cancel_button.clicked.connect(lambda: self._finish(HostKeyChoice.CANCEL))
 
         layout = QVBoxLayout(self)
@@ -132,8 +142,15 @@ class ChangedHostKeyDialog(QDialog):
     There is deliberately no way to accept the new key here.
     """
 
-    def __init__(self, host: str, port: int, key_type: str, old_fingerprint: str,
-                 new_fingerprint: str, parent: QWidget | None = None) -> None:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        key_type: str,
+        old_fingerprint: str,
+        new_fingerprint: str,
+        parent: QWidget | None = None,
+    ) -> None:
         super().__init__(parent)
         self.setWindowTitle("Host key changed")
         text = (

@@ -16,7 +16,11 @@ from PySide6.QtWidgets import QMessageBox, QWidget
 from rpyc_explorer.machines.credentials import CredentialStore, Secret
 from rpyc_explorer.machines.known_hosts import KnownHosts, known_hosts_name
 from rpyc_explorer.machines.record import Machine
-from rpyc_explorer.machines.ssh_config import SshConfigError, default_path, read_ssh_config
+from rpyc_explorer.machines.ssh_config import (
+    SshConfigError,
+    default_path,
+    read_ssh_config,
+)
 from rpyc_explorer.machines.store import MachineStore, MachineStoreError
 from rpyc_explorer.views.async_dialog import run_dialog
 from rpyc_explorer.views.machine_dialog import MachineDialog
@@ -30,10 +34,14 @@ def secret_kind(machine: Machine) -> str:
     return "passphrase" if machine.auth == "key" else "password"
 
 
-def message_box(parent: QWidget, icon: QMessageBox.Icon, title: str, text: str,
-                buttons: QMessageBox.StandardButton = QMessageBox.StandardButton.Ok,
-                default: QMessageBox.StandardButton = QMessageBox.StandardButton.NoButton,
-                ) -> QMessageBox:
+def message_box(
+    parent: QWidget,
+    icon: QMessageBox.Icon,
+    title: str,
+    text: str,
+    buttons: QMessageBox.StandardButton = QMessageBox.StandardButton.Ok,
+    default: QMessageBox.StandardButton = QMessageBox.StandardButton.NoButton,
+) -> QMessageBox:
     """Build a message box for `run_dialog` (QMessageBox's static helpers block)."""
     box = QMessageBox(icon, title, text, buttons, parent)
     if default != QMessageBox.StandardButton.NoButton:
@@ -44,14 +52,24 @@ def message_box(parent: QWidget, icon: QMessageBox.Icon, title: str, text: str,
 async def ask_yes_no(parent: QWidget, title: str, text: str) -> bool:
     """Ask a question with No as the default button; return True for Yes."""
     buttons = QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No
-    box = message_box(parent, QMessageBox.Icon.Question, title, text, buttons,
-                      QMessageBox.StandardButton.No)
+    box = message_box(
+        parent,
+        QMessageBox.Icon.Question,
+        title,
+        text,
+        buttons,
+        QMessageBox.StandardButton.No,
+    )
     await run_dialog(box)
     return box.clickedButton() is box.button(QMessageBox.StandardButton.Yes)
 
 
-async def inform(parent: QWidget, title: str, text: str,
-                 icon: QMessageBox.Icon = QMessageBox.Icon.Information) -> None:
+async def inform(
+    parent: QWidget,
+    title: str,
+    text: str,
+    icon: QMessageBox.Icon = QMessageBox.Icon.Information,
+) -> None:
     """Show a message and wait until it is closed."""
     await run_dialog(message_box(parent, icon, title, text))
 
@@ -66,15 +84,20 @@ class MachineCommands:
         known_hosts: the SSH known-hosts files.
     """
 
-    def __init__(self, parent: QWidget, store: MachineStore,
-                 credentials: CredentialStore | None, known_hosts: KnownHosts) -> None:
+    def __init__(
+        self,
+        parent: QWidget,
+        store: MachineStore,
+        credentials: CredentialStore | None,
+        known_hosts: KnownHosts,
+    ) -> None:
         self.parent = parent
         self.store = store
         self.credentials = credentials
         self.known_hosts = known_hosts
         self.dialog: MachineDialog | SshImportDialog | None = None
 
-    # -- add, edit, clone ----------------------------------------------------------------
+    # -- add, edit, clone -------------------------------------------------------------
 
     def _make_dialog(self, machine: Machine | None) -> MachineDialog:
         credentials = self.credentials
@@ -82,8 +105,9 @@ class MachineCommands:
         keyring_missing = credentials is None or (
             credentials.allow_storing and not credentials.available
         )
-        dialog = MachineDialog(machine, self.store.groups(), can_remember,
-                               keyring_missing, self.parent)
+        dialog = MachineDialog(
+            machine, self.store.groups(), can_remember, keyring_missing, self.parent
+        )
         if machine is not None and can_remember:
             remembered = credentials.get(machine.id, secret_kind(machine)) is not None
             dialog.set_remembered(remembered)
@@ -111,9 +135,11 @@ class MachineCommands:
         machine = self.store.get(machine_id)
         if not machine.editable:
             origin = "built in" if machine.is_builtin else "managed by your site"
-            await inform(self.parent, "Machine cannot be edited",
-                         f"{machine.name} is {origin}. Use Clone to get a copy you "
-                         "can edit.")
+            await inform(
+                self.parent,
+                "Machine cannot be edited",
+                f"{machine.name} is {origin}. Use Clone to get a copy you can edit.",
+            )
             return None
         await self._notify_no_keyring()
         dialog = self.dialog = self._make_dialog(machine)
@@ -129,8 +155,12 @@ class MachineCommands:
             machine = write(dialog.machine())
         except (MachineStoreError, OSError) as exc:
             log.error("machines: saving failed: %s", exc)
-            box = message_box(self.parent, QMessageBox.Icon.Critical, "Saving failed",
-                              f"The machine was not saved: {exc}")
+            box = message_box(
+                self.parent,
+                QMessageBox.Icon.Critical,
+                "Saving failed",
+                f"The machine was not saved: {exc}",
+            )
             box.open()
             return None
         self._store_secret(machine, dialog)
@@ -152,7 +182,9 @@ class MachineCommands:
         try:
             copy = self.store.clone(machine_id)
         except (MachineStoreError, OSError) as exc:
-            await inform(self.parent, "Clone failed", str(exc), QMessageBox.Icon.Critical)
+            await inform(
+                self.parent, "Clone failed", str(exc), QMessageBox.Icon.Critical
+            )
             return None
         log.info("machines: cloned %s as %s", machine_id, copy.name)
         return copy
@@ -163,11 +195,15 @@ class MachineCommands:
         """Ask for confirmation, then remove a user machine and its saved secrets."""
         machine = self.store.get(machine_id)
         if not machine.editable:
-            await inform(self.parent, "Machine cannot be deleted",
-                         f"{machine.name} is built in or managed by your site.")
+            await inform(
+                self.parent,
+                "Machine cannot be deleted",
+                f"{machine.name} is built in or managed by your site.",
+            )
             return False
         confirmed = await ask_yes_no(
-            self.parent, "Delete machine",
+            self.parent,
+            "Delete machine",
             f"Delete the machine {machine.name} ({machine.target})? Its saved "
             "password or passphrase is removed from the keyring as well.",
         )
@@ -176,7 +212,9 @@ class MachineCommands:
         try:
             self.store.remove(machine_id)
         except (MachineStoreError, OSError) as exc:
-            await inform(self.parent, "Delete failed", str(exc), QMessageBox.Icon.Critical)
+            await inform(
+                self.parent, "Delete failed", str(exc), QMessageBox.Icon.Critical
+            )
             return False
         if self.credentials is not None:
             self.credentials.forget_all(machine_id)
@@ -191,10 +229,14 @@ class MachineCommands:
         try:
             candidates = read_ssh_config(source)
         except SshConfigError as exc:
-            await inform(self.parent, "Import failed", str(exc), QMessageBox.Icon.Warning)
+            await inform(
+                self.parent, "Import failed", str(exc), QMessageBox.Icon.Warning
+            )
             return []
         existing = {m.name for m in self.store.machines()}
-        dialog = self.dialog = SshImportDialog(candidates, existing, str(source), self.parent)
+        dialog = self.dialog = SshImportDialog(
+            candidates, existing, str(source), self.parent
+        )
         try:
             if not await run_dialog(dialog):
                 return []
@@ -216,7 +258,8 @@ class MachineCommands:
         machine = self.store.get(machine_id)
         name = known_hosts_name(machine.host, machine.effective_port)
         confirmed = await ask_yes_no(
-            self.parent, "Forget host key",
+            self.parent,
+            "Forget host key",
             f"Remove the saved host key of {name}? The next connection will show the "
             "key offered then and ask whether to trust it. Do this only after you "
             "checked the new key with the host's administrator.",
@@ -227,7 +270,9 @@ class MachineCommands:
         text = f"Removed {result.removed} saved key(s) of {name}."
         if result.still_listed_in:
             files = ", ".join(str(p) for p in result.still_listed_in)
-            text += (f" The host is still listed in {files}, which this program "
-                     f"never changes; remove it there with: ssh-keygen -R '{name}'")
+            text += (
+                f" The host is still listed in {files}, which this program "
+                f"never changes; remove it there with: ssh-keygen -R '{name}'"
+            )
         await inform(self.parent, "Host key forgotten", text)
         return result.removed

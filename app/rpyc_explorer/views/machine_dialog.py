@@ -72,7 +72,9 @@ class _FileField(QWidget):
 
     def browse(self) -> None:
         start = self.edit.text().strip() or str(Path.home() / ".ssh")
-        path, _ = QFileDialog.getOpenFileName(self, self._caption, os.path.expanduser(start))
+        path, _ = QFileDialog.getOpenFileName(
+            self, self._caption, os.path.expanduser(start)
+        )
         if path:
             self.edit.setText(path)
 
@@ -89,9 +91,14 @@ class MachineDialog(QDialog):
         parent: the parent window.
     """
 
-    def __init__(self, machine: Machine | None = None, groups: list[str] | None = None,
-                 can_remember: bool = True, keyring_missing: bool = False,
-                 parent: QWidget | None = None) -> None:
+    def __init__(
+        self,
+        machine: Machine | None = None,
+        groups: list[str] | None = None,
+        can_remember: bool = True,
+        keyring_missing: bool = False,
+        parent: QWidget | None = None,
+    ) -> None:
         super().__init__(parent)
         self._original = machine
         self._can_remember = can_remember
@@ -225,10 +232,18 @@ class MachineDialog(QDialog):
         self.classic_box.setChecked(machine.rpyc_classic)
 
     def _connect_checks(self) -> None:
-        for edit in (self.name_edit, self.host_edit, self.port_edit, self.user_edit,
-                     self.key_field.edit, self.jump_edit, self.python_edit,
-                     self.certfile_field.edit, self.keyfile_field.edit,
-                     self.ca_field.edit):
+        for edit in (
+            self.name_edit,
+            self.host_edit,
+            self.port_edit,
+            self.user_edit,
+            self.key_field.edit,
+            self.jump_edit,
+            self.python_edit,
+            self.certfile_field.edit,
+            self.keyfile_field.edit,
+            self.ca_field.edit,
+        ):
             edit.textChanged.connect(self.validate)
         for combo in (self.kind_combo, self.auth_combo):
             combo.currentIndexChanged.connect(self._update_visibility)
@@ -250,8 +265,13 @@ class MachineDialog(QDialog):
 
     def _update_visibility(self) -> None:
         ssh = self.kind == "ssh"
-        for widget in (self.user_edit, self.auth_combo, self.key_field, self.jump_edit,
-                       self.python_edit):
+        for widget in (
+            self.user_edit,
+            self.auth_combo,
+            self.key_field,
+            self.jump_edit,
+            self.python_edit,
+        ):
             self._set_row_visible(widget, ssh)
         self._set_row_visible(self.key_field, ssh and self.auth == "key")
         self.rpyc_box.setVisible(not ssh)
@@ -298,9 +318,11 @@ class MachineDialog(QDialog):
         if self.kind == "ssh":
             errors.update(self._ssh_errors())
         elif self.tls_box.isChecked():
-            for key, field in (("rpyc_certfile", self.certfile_field),
-                               ("rpyc_keyfile", self.keyfile_field),
-                               ("rpyc_ca_certs", self.ca_field)):
+            for key, field in (
+                ("rpyc_certfile", self.certfile_field),
+                ("rpyc_keyfile", self.keyfile_field),
+                ("rpyc_ca_certs", self.ca_field),
+            ):
                 text = field.edit.text().strip()
                 if text and not _expand(text).is_file():
                     errors[key] = f"File not found: {text}"
@@ -367,7 +389,9 @@ class MachineDialog(QDialog):
             "port": int(port_text) if port_text.isdigit() else None,
             "user": self.user_edit.text().strip() if ssh else "",
             "auth": self.auth if ssh else "agent",
-            "key_path": self.key_field.edit.text().strip() if ssh and self.auth == "key" else "",
+            "key_path": self.key_field.edit.text().strip()
+            if ssh and self.auth == "key"
+            else "",
             "jump_host": self.jump_edit.text().strip() if ssh else "",
             "python": self.python_edit.text().strip() if ssh else "",
             "group": self.group_combo.currentText().strip(),
@@ -401,6 +425,9 @@ class MachineDialog(QDialog):
             super().accept()
 
     def keyPressEvent(self, event) -> None:  # noqa: N802 - Qt override
-        if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter) and not self.ok_button.isEnabled():
+        if (
+            event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter)
+            and not self.ok_button.isEnabled()
+        ):
             return
         super().keyPressEvent(event)

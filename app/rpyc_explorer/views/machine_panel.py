@@ -137,7 +137,7 @@ class MachinePanel(QTreeWidget):
     # -- selection ---------------------------------------------------------------------
 
     def current_machine_id(self) -> str:
-        """Return the selected machine's id, or "" when a group or nothing is selected."""
+        """Return the selected machine's id, or "" for a group or no selection."""
         item = self.currentItem()
         if item is None:
             return ""
@@ -169,7 +169,9 @@ class MachinePanel(QTreeWidget):
         if item is not None:
             self.setCurrentItem(item)
         machine_id = self.current_machine_id() if item is not None else ""
-        self.context_menu_requested.emit(machine_id, self.viewport().mapToGlobal(position))
+        self.context_menu_requested.emit(
+            machine_id, self.viewport().mapToGlobal(position)
+        )
 
     def _remember_collapsed(self, item: QTreeWidgetItem) -> None:
         name = item.data(0, GROUP_ROLE)

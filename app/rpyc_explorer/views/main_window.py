@@ -66,10 +66,17 @@ class MainWindow(QMainWindow):
     # carries the cleanup problems reported (empty when everything stopped).
     sessions_closed = Signal(list)
 
-    def __init__(self, store: MachineStore, connector: Connector, tab_factory: TabFactory,
-                 known_hosts: KnownHosts, credentials: CredentialStore | None,
-                 settings: Any, close_timeout: float = CLOSE_TIMEOUT,
-                 parent: QWidget | None = None) -> None:
+    def __init__(
+        self,
+        store: MachineStore,
+        connector: Connector,
+        tab_factory: TabFactory,
+        known_hosts: KnownHosts,
+        credentials: CredentialStore | None,
+        settings: Any,
+        close_timeout: float = CLOSE_TIMEOUT,
+        parent: QWidget | None = None,
+    ) -> None:
         super().__init__(parent)
         self.setWindowTitle(WINDOW_TITLE)
         self.setObjectName("MainWindow")
@@ -100,7 +107,9 @@ class MainWindow(QMainWindow):
     def _build_layout(self) -> None:
         self.empty_label = QLabel(
             "<h3>No machine is connected</h3><p>Double-click a machine on the left, "
-            "or press <b>Ctrl+N</b> to add one.</p>", self)
+            "or press <b>Ctrl+N</b> to add one.</p>",
+            self,
+        )
         self.empty_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.center = QStackedWidget(self)
         self.center.addWidget(self.empty_label)
@@ -139,16 +148,37 @@ class MainWindow(QMainWindow):
         self.toolbar = QToolBar("Main toolbar", self)
         self.toolbar.setObjectName("MainToolbar")
         self.toolbar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
-        for action in (a.new_machine, a.edit_machine, a.clone_machine, a.delete_machine,
-                       None, a.connect, a.disconnect, a.reconnect, None, a.refresh,
-                       a.show_log):
-            self.toolbar.addSeparator() if action is None else self.toolbar.addAction(action)
+        for action in (
+            a.new_machine,
+            a.edit_machine,
+            a.clone_machine,
+            a.delete_machine,
+            None,
+            a.connect,
+            a.disconnect,
+            a.reconnect,
+            None,
+            a.refresh,
+            a.show_log,
+        ):
+            self.toolbar.addSeparator() if action is None else self.toolbar.addAction(
+                action
+            )
         self.addToolBar(self.toolbar)
 
     def _fill_machine_menu(self, menu: QMenu) -> None:
         a = self.actions
-        for action in (a.connect, a.disconnect, a.reconnect, None, a.edit_machine,
-                       a.clone_machine, a.delete_machine, None, a.forget_host_key):
+        for action in (
+            a.connect,
+            a.disconnect,
+            a.reconnect,
+            None,
+            a.edit_machine,
+            a.clone_machine,
+            a.delete_machine,
+            None,
+            a.forget_host_key,
+        ):
             menu.addSeparator() if action is None else menu.addAction(action)
 
     def _connect_signals(self) -> None:
@@ -159,9 +189,14 @@ class MainWindow(QMainWindow):
         a.delete_machine.triggered.connect(lambda: self._on_selected(self._delete))
         a.import_ssh.triggered.connect(lambda: self.spawn(self.commands.import_ssh()))
         a.forget_host_key.triggered.connect(
-            lambda: self._on_selected(self.commands.forget_host_key))
-        a.connect.triggered.connect(lambda: self.connect_machine(self.panel.current_machine_id()))
-        a.disconnect.triggered.connect(lambda: self._on_selected(self.disconnect_machine))
+            lambda: self._on_selected(self.commands.forget_host_key)
+        )
+        a.connect.triggered.connect(
+            lambda: self.connect_machine(self.panel.current_machine_id())
+        )
+        a.disconnect.triggered.connect(
+            lambda: self._on_selected(self.disconnect_machine)
+        )
         a.reconnect.triggered.connect(lambda: self._on_selected(self.reconnect_machine))
         a.refresh.triggered.connect(self.refresh_current)
         a.focus_path.triggered.connect(self.focus_path_bar)
@@ -295,9 +330,14 @@ class MainWindow(QMainWindow):
 
     def _on_state_changed(self, machine_id: str, state: str) -> None:
         self.panel.set_state(machine_id, state)
-        self.center.setCurrentWidget(self.tabs if self.tabs.count() else self.empty_label)
-        connected = sum(1 for m in self.tabs.machine_ids()
-                        if self.tabs.state(m) is TabState.CONNECTED)
+        self.center.setCurrentWidget(
+            self.tabs if self.tabs.count() else self.empty_label
+        )
+        connected = sum(
+            1
+            for m in self.tabs.machine_ids()
+            if self.tabs.state(m) is TabState.CONNECTED
+        )
         self.statusBar().showMessage(f"{connected} machine(s) connected")
         self._update_actions()
 
@@ -339,7 +379,7 @@ class MainWindow(QMainWindow):
     # -- settings ----------------------------------------------------------------------
 
     def restore_state(self) -> list[str]:
-        """Restore geometry, dock and splitter state; return the last open machine ids."""
+        """Restore geometry, dock and splitter state; return the last open tabs."""
         s = self.settings
         geometry = s.value(window_settings.GEOMETRY)
         if isinstance(geometry, QByteArray):
@@ -351,7 +391,11 @@ class MainWindow(QMainWindow):
         if isinstance(splitter, QByteArray):
             self.splitter.restoreState(splitter)
         known = {m.id for m in self.store.machines()}
-        return [m for m in window_settings.read_list(s, window_settings.OPEN_TABS) if m in known]
+        return [
+            m
+            for m in window_settings.read_list(s, window_settings.OPEN_TABS)
+            if m in known
+        ]
 
     def save_state(self) -> None:
         """Write geometry, dock and splitter state and the open tabs."""
@@ -370,10 +414,13 @@ class MainWindow(QMainWindow):
         if self.session_connector is not None:
             try:
                 problems += await asyncio.wait_for(
-                    self.session_connector.close_all(), self.close_timeout)
+                    self.session_connector.close_all(), self.close_timeout
+                )
             except asyncio.TimeoutError:
-                problems.append("the session controller did not close within "
-                                f"{self.close_timeout:.0f} s")
+                problems.append(
+                    "the session controller did not close within "
+                    f"{self.close_timeout:.0f} s"
+                )
         self._report_problems(problems)
         return problems
 

@@ -41,8 +41,13 @@ class PasswordDialog(QDialog):
         parent: the parent window.
     """
 
-    def __init__(self, title: str, prompt: str, can_remember: bool = True,
-                 parent: QWidget | None = None) -> None:
+    def __init__(
+        self,
+        title: str,
+        prompt: str,
+        can_remember: bool = True,
+        parent: QWidget | None = None,
+    ) -> None:
         super().__init__(parent)
         self.setWindowTitle(title)
         self.prompt_label = QLabel(prompt, self)

@@ -35,29 +35,37 @@ log = logging.getLogger(__name__)
 CANCEL_WAIT = 25.0
 _CHANGED_KEY_HINT = (
     "Ask the host's administrator whether the key changed. If it did, use "
-    "\"Forget host key…\" in the machine's context menu and connect again."
+    '"Forget host key…" in the machine\'s context menu and connect again.'
 )
 
 
-async def ask_host_key(parent: QWidget | None, host: str, port: int, key_type: str,
-                       fingerprint: str) -> HostKeyChoice:
+async def ask_host_key(
+    parent: QWidget | None, host: str, port: int, key_type: str, fingerprint: str
+) -> HostKeyChoice:
     """Ask whether to trust an unknown host key; Cancel unless the user accepts."""
     dialog = HostKeyDialog(host, port, key_type, fingerprint, parent)
     await run_dialog(dialog)
     return dialog.choice
 
 
-async def show_changed_host_key(parent: QWidget | None, host: str, port: int,
-                                key_type: str, old_fingerprint: str,
-                                new_fingerprint: str) -> None:
+async def show_changed_host_key(
+    parent: QWidget | None,
+    host: str,
+    port: int,
+    key_type: str,
+    old_fingerprint: str,
+    new_fingerprint: str,
+) -> None:
     """Explain that a host key changed; the connection is not continued."""
-    dialog = ChangedHostKeyDialog(host, port, key_type, old_fingerprint,
-                                  new_fingerprint, parent)
+    dialog = ChangedHostKeyDialog(
+        host, port, key_type, old_fingerprint, new_fingerprint, parent
+    )
     await run_dialog(dialog)
 
 
-async def ask_secret(parent: QWidget | None, machine: Machine, prompt: str, kind: str,
-                     can_remember: bool) -> SecretAnswer:
+async def ask_secret(
+    parent: QWidget | None, machine: Machine, prompt: str, kind: str, can_remember: bool
+) -> SecretAnswer:
     """Ask for a password or passphrase for `machine`."""
     what = "Passphrase" if kind == "passphrase" else "Password"
     dialog = PasswordDialog(f"{what} for {machine.name}", prompt, can_remember, parent)
@@ -66,7 +74,7 @@ async def ask_secret(parent: QWidget | None, machine: Machine, prompt: str, kind
 
 
 class SessionConnector:
-    """The window's connector: drives the `SessionController` for each tab.
+    """Drives the `SessionController` for the window's tabs.
 
     Args:
         credentials: keyring access for remembered secrets.
@@ -74,8 +82,12 @@ class SessionConnector:
         parent: the window that owns the dialogs (set after the window exists).
     """
 
-    def __init__(self, credentials: CredentialStore, known_hosts: KnownHosts,
-                 parent: QWidget | None = None) -> None:
+    def __init__(
+        self,
+        credentials: CredentialStore,
+        known_hosts: KnownHosts,
+        parent: QWidget | None = None,
+    ) -> None:
         self.parent = parent
         self.controller = SessionController(
             credentials, known_hosts, self._ask_host_key, self._ask_secret
@@ -88,7 +100,8 @@ class SessionConnector:
         """Connect `machine` and return its RemoteSession.
 
         Raises:
-            ConnectFailed: connecting failed; says in which phase, why and what to try.
+            ConnectFailed: connecting failed; names the phase, the reason and what
+                to try.
             asyncio.CancelledError: the tab cancelled; returns after the controller
                 tore the attempt down (bounded by CANCEL_WAIT).
         """
@@ -115,16 +128,24 @@ class SessionConnector:
         while self.controller.is_connecting(machine_id) and loop.time() < deadline:
             await asyncio.sleep(0.05)
         if self.controller.is_connecting(machine_id):
-            log.error("connector: cancelling %s did not finish within %.0f s",
-                      machine_id, CANCEL_WAIT)
+            log.error(
+                "connector: cancelling %s did not finish within %.0f s",
+                machine_id,
+                CANCEL_WAIT,
+            )
 
     async def close_all(self) -> list[str]:
         """Close what the controller still holds; return cleanup problems."""
         problems = await self.controller.close_all()
-        return [f"{machine_id}: {text}" for machine_id, items in problems.items()
-                for text in items]
+        return [
+            f"{machine_id}: {text}"
+            for machine_id, items in problems.items()
+            for text in items
+        ]
 
-    def _on_phase(self, machine_id: str, phase: str, fraction: float, detail: str) -> None:
+    def _on_phase(
+        self, machine_id: str, phase: str, fraction: float, detail: str
+    ) -> None:
         reporter = self._reporters.get(machine_id)
         if reporter is None:
             return
@@ -133,12 +154,14 @@ class SessionConnector:
 
     async def _ask_host_key(self, prompt: HostKeyPrompt) -> HostKeyChoice:
         host = f"{prompt.host} (jump host)" if prompt.is_jump_host else prompt.host
-        return await ask_host_key(self.parent, host, prompt.port, prompt.key_type,
-                                  prompt.fingerprint)
+        return await ask_host_key(
+            self.parent, host, prompt.port, prompt.key_type, prompt.fingerprint
+        )
 
     async def _ask_secret(self, prompt: SecretPrompt) -> SecretAnswer:
-        return await ask_secret(self.parent, prompt.machine, prompt.prompt, prompt.kind,
-                                prompt.can_remember)
+        return await ask_secret(
+            self.parent, prompt.machine, prompt.prompt, prompt.kind, prompt.can_remember
+        )
 
     def _show_changed_key(self, exc: HostKeyChanged) -> None:
         key_type, _, new = exc.new_fingerprint.partition(" ")

@@ -1,6 +1,6 @@
 """The tab widget with one tab per machine that is connecting, connected or failed.
 
-A tab starts with a `ConnectProgress` panel while its connect task runs, then holds
+A tab starts with a `ConnectProgress` panel while its connect task runs, then contains
 the machine's `MachineTab`; on failure the panel shows what failed. Connecting runs
 as an asyncio task through a `Connector`, so the GUI thread never waits. Closing a
 tab cancels its connect task or shuts the `MachineTab` down and closes the session.
@@ -44,7 +44,7 @@ class ConnectFailed(Exception):
 
 
 class ConnectReporter(Protocol):
-    """What a connector reports to the tab while it connects."""
+    """Progress callbacks that a connector calls while it connects."""
 
     def phase(self, name: str, detail: str = "") -> None: ...
 
@@ -101,8 +101,12 @@ class SessionTabs(QTabWidget):
     # The user asked for a machine's log from its tab; carries the machine name.
     show_log_requested = Signal(str)
 
-    def __init__(self, connector: Connector, tab_factory: TabFactory,
-                 parent: QWidget | None = None) -> None:
+    def __init__(
+        self,
+        connector: Connector,
+        tab_factory: TabFactory,
+        parent: QWidget | None = None,
+    ) -> None:
         super().__init__(parent)
         self.connector = connector
         self.tab_factory = tab_factory
@@ -198,9 +202,11 @@ class SessionTabs(QTabWidget):
         progress.cancel_requested.connect(lambda: self.cancel(machine.id))
         progress.retry_requested.connect(lambda: self.open_machine(entry.machine))
         progress.close_requested.connect(
-            lambda: self._spawn(self.close_machine(machine.id)))
+            lambda: self._spawn(self.close_machine(machine.id))
+        )
         progress.show_log_requested.connect(
-            lambda: self.show_log_requested.emit(entry.machine.name))
+            lambda: self.show_log_requested.emit(entry.machine.name)
+        )
         self._set_state(entry, TabState.CONNECTING)
         entry.task = asyncio.ensure_future(self._connect(entry, _Reporter(progress)))
         return entry.task
@@ -215,8 +221,9 @@ class SessionTabs(QTabWidget):
             self._fail(entry, exc.phase, str(exc), exc.hint)
             return
         except Exception as exc:  # noqa: BLE001 - any failure is shown in the tab
-            log.exception("%s: connecting failed", machine.name,
-                          extra={"machine": machine.name})
+            log.exception(
+                "%s: connecting failed", machine.name, extra={"machine": machine.name}
+            )
             self._fail(entry, "", f"{type(exc).__name__}: {exc}", "")
             return
         finally:
@@ -243,8 +250,13 @@ class SessionTabs(QTabWidget):
         self._set_state(entry, TabState.CONNECTED)
 
     def _fail(self, entry: _Entry, phase: str, reason: str, hint: str) -> None:
-        log.debug("%s: connecting failed in phase %s: %s", entry.machine.name,
-                  phase or "unknown", reason, extra={"machine": entry.machine.name})
+        log.debug(
+            "%s: connecting failed in phase %s: %s",
+            entry.machine.name,
+            phase or "unknown",
+            reason,
+            extra={"machine": entry.machine.name},
+        )
         if entry.progress is not None:
             entry.progress.set_failed(phase, reason, hint)
         self._set_state(entry, TabState.FAILED)
@@ -262,12 +274,18 @@ class SessionTabs(QTabWidget):
         if self._entries.get(entry.machine.id) is not entry:
             return
         if reason != "closed by user" and entry.state is TabState.CONNECTED:
-            log.warning("%s: session ended: %s", entry.machine.name, reason,
-                        extra={"machine": entry.machine.name})
+            log.warning(
+                "%s: session ended: %s",
+                entry.machine.name,
+                reason,
+                extra={"machine": entry.machine.name},
+            )
             self._set_state(entry, TabState.FAILED)
             entry.session = None
-            label = QLabel(f"The session ended: {reason}. Use Reconnect to connect "
-                           "again.", entry.page)
+            label = QLabel(
+                f"The session ended: {reason}. Use Reconnect to connect again.",
+                entry.page,
+            )
             label.setWordWrap(True)
             entry.page.addWidget(label)
             entry.page.setCurrentWidget(label)
@@ -280,7 +298,9 @@ class SessionTabs(QTabWidget):
         if machine_id:
             await self.close_machine(machine_id)
 
-    async def close_machine(self, machine_id: str, timeout: float = CLOSE_TIMEOUT) -> list[str]:
+    async def close_machine(
+        self, machine_id: str, timeout: float = CLOSE_TIMEOUT
+    ) -> list[str]:
         """Cancel or close a machine's session and remove its tab.
 
         Returns:
@@ -298,16 +318,22 @@ class SessionTabs(QTabWidget):
             except asyncio.CancelledError:
                 pass
             except asyncio.TimeoutError:
-                problems.append(f"cancelling the connection to {entry.machine.name} "
-                                f"did not finish within {timeout:.0f} s")
+                problems.append(
+                    f"cancelling the connection to {entry.machine.name} "
+                    f"did not finish within {timeout:.0f} s"
+                )
             except Exception as exc:  # noqa: BLE001 - the task's own error is logged
                 log.debug("%s: connect task ended with %s", entry.machine.name, exc)
         if entry.view is not None and hasattr(entry.view, "shutdown"):
             try:
                 await asyncio.wait_for(entry.view.shutdown(), timeout)
             except Exception as exc:  # noqa: BLE001 - closing goes on regardless
-                log.warning("%s: tab shutdown failed: %s", entry.machine.name, exc,
-                            extra={"machine": entry.machine.name})
+                log.warning(
+                    "%s: tab shutdown failed: %s",
+                    entry.machine.name,
+                    exc,
+                    extra={"machine": entry.machine.name},
+                )
         if entry.session is not None:
             problems.extend(await _close_session(entry.session, entry.machine, timeout))
         entry.cleanup_problems = problems
@@ -368,16 +394,24 @@ class SessionTabs(QTabWidget):
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
 
-async def _close_session(session: Any, machine: Machine,
-                         timeout: float = CLOSE_TIMEOUT) -> list[str]:
+async def _close_session(
+    session: Any, machine: Machine, timeout: float = CLOSE_TIMEOUT
+) -> list[str]:
     try:
         result = await asyncio.wait_for(session.close(), timeout)
     except asyncio.TimeoutError:
-        problem = f"closing the session to {machine.name} did not finish within {timeout:.0f} s"
+        problem = (
+            f"closing the session to {machine.name} did not finish within "
+            f"{timeout:.0f} s"
+        )
         log.error("%s: %s", machine.name, problem, extra={"machine": machine.name})
         return [problem]
     except Exception as exc:  # noqa: BLE001 - reported to the caller
-        log.error("%s: closing the session failed: %s", machine.name, exc,
-                  extra={"machine": machine.name})
+        log.error(
+            "%s: closing the session failed: %s",
+            machine.name,
+            exc,
+            extra={"machine": machine.name},
+        )
         return [f"closing the session to {machine.name} failed: {exc}"]
     return [str(item) for item in result] if isinstance(result, (list, tuple)) else []

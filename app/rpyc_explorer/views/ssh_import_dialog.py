@@ -30,14 +30,21 @@ class SshImportDialog(QDialog):
         parent: the parent window.
     """
 
-    def __init__(self, candidates: list[Machine], existing_names: set[str],
-                 source: str = "~/.ssh/config", parent: QWidget | None = None) -> None:
+    def __init__(
+        self,
+        candidates: list[Machine],
+        existing_names: set[str],
+        source: str = "~/.ssh/config",
+        parent: QWidget | None = None,
+    ) -> None:
         super().__init__(parent)
         self.setWindowTitle("Import from SSH config")
         self._candidates = list(candidates)
         if candidates:
-            message = (f"{len(candidates)} host(s) found in {source}. "
-                       "Checked hosts are added as machines.")
+            message = (
+                f"{len(candidates)} host(s) found in {source}. "
+                "Checked hosts are added as machines."
+            )
         else:
             message = f"No hosts found in {source} (wildcard entries are skipped)."
         self.message_label = QLabel(message, self)
@@ -49,7 +56,9 @@ class SshImportDialog(QDialog):
             item = QTreeWidgetItem([machine.name, machine.target, machine.jump_host])
             item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
             exists = machine.name in existing_names
-            item.setCheckState(0, Qt.CheckState.Unchecked if exists else Qt.CheckState.Checked)
+            item.setCheckState(
+                0, Qt.CheckState.Unchecked if exists else Qt.CheckState.Checked
+            )
             if exists:
                 item.setToolTip(0, "A machine with this name is already saved")
             self.tree.addTopLevelItem(item)
@@ -59,7 +68,9 @@ class SshImportDialog(QDialog):
         self.all_button = QPushButton("Select all", self)
         self.none_button = QPushButton("Select none", self)
         self.all_button.clicked.connect(lambda: self._check_all(Qt.CheckState.Checked))
-        self.none_button.clicked.connect(lambda: self._check_all(Qt.CheckState.Unchecked))
+        self.none_button.clicked.connect(
+            lambda: self._check_all(Qt.CheckState.Unchecked)
+        )
         self.buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel,
             self,

@@ -18,7 +18,6 @@ GEOMETRY = "window/geometry"
 STATE = "window/state"
 SPLITTER = "window/splitter"
 OPEN_TABS = "session/open_tabs"
-CURRENT_TAB = "session/current_tab"
 # Bump when the dock or toolbar layout changes, so old saved states are ignored.
 STATE_VERSION = 1
 

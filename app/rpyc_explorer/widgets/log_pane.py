@@ -1,9 +1,10 @@
 """The log pane: every connection's log, filtered by machine and level, exportable.
 
 `QtLogHandler` is a `logging.Handler` that may be called from any thread. It formats
-and redacts the record there, then hands a `LogEntry` to a QObject signal; the queued
-connection delivers it to the pane on the GUI thread. The session layer keeps secrets
-out of its log lines; `redact()` is a last line of defence for `password=...`-style text.
+and redacts the record there and emits a `LogEntry` through a QObject signal. The
+queued connection then delivers the entry to the pane on the GUI thread. The session
+layer keeps secrets out of its log lines, and `redact()` is a last line of defence
+for `password=...`-style text.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from PySide6.QtCore import QObject, Signal, Slot
+from PySide6.QtCore import QObject, Qt, Signal, Slot
 from PySide6.QtGui import QFontDatabase
 from PySide6.QtWidgets import (
     QComboBox,
@@ -100,8 +101,8 @@ def _machine_of(record: logging.LogRecord) -> tuple[str, str]:
         name = name or getattr(machine, "name", "")
     elif isinstance(machine, str):
         name = name or machine
-    # The pane keys lines by machine name: the session layer's log adapter knows only
-    # the name, and the name is what the machine combo shows.
+    # The pane keys lines by machine name, because the session layer's log adapter
+    # records only the name and the machine combo shows names.
     key = str(name or machine_id or "")
     return key, key
 
@@ -123,7 +124,7 @@ class QtLogHandler(logging.Handler):
         self.bridge = _Bridge()
         self.setFormatter(
             logging.Formatter(
-                "%(asctime)s.%(msecs)03d %(levelname)-7s %(name)s: %(message)s",
+                "%(asctime)s.%(msecs)03d %(levelname)-7s %(message)s",
                 "%H:%M:%S",
             )
         )
@@ -132,7 +133,9 @@ class QtLogHandler(logging.Handler):
         try:
             text = redact(self.format(record))
             machine_id, machine_name = _machine_of(record)
-            entry = LogEntry(record.created, record.levelno, machine_id, machine_name, text)
+            entry = LogEntry(
+                record.created, record.levelno, machine_id, machine_name, text
+            )
             self.bridge.entry.emit(entry)
         except RuntimeError:
             # The bridge was deleted at shutdown; drop the record.
@@ -142,11 +145,13 @@ class QtLogHandler(logging.Handler):
 
 
 class LogPane(QWidget):
-    """Log lines of every connection, with a machine filter, a level filter and export."""
+    """Log lines of every connection, with machine and level filters and export."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self._entries: collections.deque[LogEntry] = collections.deque(maxlen=MAX_ENTRIES)
+        self._entries: collections.deque[LogEntry] = collections.deque(
+            maxlen=MAX_ENTRIES
+        )
         self._machine_names: dict[str, str] = {}
 
         self.machine_combo = QComboBox(self)
@@ -163,6 +168,9 @@ class LogPane(QWidget):
         self.export_button.setText("Export…")
         self.export_button.setToolTip("Save the lines shown to a file")
         self.export_button.setIcon(icons.icon("export"))
+        self.export_button.setToolButtonStyle(
+            Qt.ToolButtonStyle.ToolButtonTextBesideIcon
+        )
         self.view = QPlainTextEdit(self)
         self.view.setReadOnly(True)
         self.view.setMaximumBlockCount(MAX_ENTRIES)
@@ -202,12 +210,17 @@ class LogPane(QWidget):
         if self._passes(entry):
             self.view.appendPlainText(entry.text)
 
-    def add_line(self, machine_id: str, machine_name: str, text: str,
-                 level: int = logging.INFO) -> None:
+    def add_line(
+        self, machine_id: str, machine_name: str, text: str, level: int = logging.INFO
+    ) -> None:
         """Add a plain line, such as a session's `log` signal, for one machine."""
-        stamp = time.strftime("%H:%M:%S")
-        line = f"{stamp}     {logging.getLevelName(level):<7s} {machine_name}: {text}"
-        self.add_entry(LogEntry(time.time(), level, machine_id, machine_name, redact(line)))
+        now = time.time()
+        stamp = (
+            time.strftime("%H:%M:%S", time.localtime(now))
+            + f".{int(now % 1 * 1000):03d}"
+        )
+        line = f"{stamp} {logging.getLevelName(level):<7s} {machine_name}: {text}"
+        self.add_entry(LogEntry(now, level, machine_id, machine_name, redact(line)))
 
     def register_machine(self, machine_id: str, name: str) -> None:
         """Offer a machine in the machine combo (updates its name when it changed)."""
@@ -277,4 +290,3 @@ class LogPane(QWidget):
         text = "\n".join(self.visible_lines()) + "\n"
         atomic_write(Path(path), text.encode("utf-8"), mode=0o644)
         log.info("log pane: exported %d lines to %s", text.count("\n"), path)
-

@@ -1,0 +1,198 @@
+#!/usr/bin/env python3
+"""Take screenshots of the real application for the documentation.
+
+The script starts the application with a temporary config dir and a few sample
+machines, connects "This computer" (a real local deploy), waits for its tab and
+saves each named shot as a PNG under docs/images/. By default Qt renders offscreen
+and the shots come from QWidget.grab(); --xvfb runs the same under Xvfb with the xcb
+platform instead.
+
+Add a shot by writing an `async def shot_NAME(window, out_dir)` and registering it in
+SHOTS; `window.tabs.view(LOCAL_ID)` is the connected MachineTab.
+
+    python3 scripts/screenshot.py                      # every shot
+    python3 scripts/screenshot.py --shot main-window   # one shot
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_OUT = REPO_ROOT / "docs" / "images"
+WINDOW_SIZE = (1280, 800)
+CONNECT_TIMEOUT = 60.0
+# Time for the connected tab to load its first pages before the shot.
+SETTLE_SECONDS = 1.5
+
+Shot = Callable[[Any, Path], Awaitable[None]]
+
+
+def save(widget: Any, path: Path) -> None:
+    """Grab `widget` and write it as a PNG; raise when Qt cannot write it."""
+    pixmap = widget.grab()
+    if pixmap.isNull() or not pixmap.save(str(path), "PNG"):
+        raise RuntimeError(f"could not save the screenshot {path}")
+    print(f"screenshot: wrote {path} ({pixmap.width()}x{pixmap.height()})")
+
+
+async def shot_main_window(window: Any, out_dir: Path) -> None:
+    """Save the whole window with "This computer" connected and the log dock open."""
+    save(window, out_dir / "main-window.png")
+
+
+SHOTS: dict[str, Shot] = {
+    "main-window": shot_main_window,
+}
+
+
+def add_sample_machines(store: Any) -> None:
+    """Fill the temporary store with machines that make the side panel readable."""
+    from rpyc_explorer.machines.record import Machine
+
+    store.add(
+        Machine.new("build-01", host="build-01.lab.example", user="ci", group="Lab")
+    )
+    store.add(
+        Machine.new("build-02", host="build-02.lab.example", user="ci", group="Lab")
+    )
+    store.add(
+        Machine.new(
+            "db-primary",
+            host="10.0.4.12",
+            user="admin",
+            auth="password",
+            group="Production",
+        )
+    )
+    store.add(Machine.new("legacy-service", kind="rpyc", host="127.0.0.1", port=18812))
+    store.set_managed(
+        [Machine.new("bastion", host="bastion.corp.example", group="Production")]
+    )
+
+
+async def take_shots(window: Any, names: list[str], out_dir: Path) -> None:
+    """Connect "This computer", wait for its tab, then run each named shot."""
+    from rpyc_explorer.machines.record import LOCAL_ID
+
+    try:
+        task = window.connect_machine(LOCAL_ID)
+        await asyncio.wait_for(asyncio.shield(task), CONNECT_TIMEOUT)
+        if window.tabs.session(LOCAL_ID) is None:
+            panel = window.tabs.progress_panel(LOCAL_ID)
+            raise RuntimeError(
+                "connecting 'This computer' failed: "
+                + (panel.error_label.text() if panel else "no tab")
+            )
+        window.panel.select_machine(LOCAL_ID)
+        await asyncio.sleep(SETTLE_SECONDS)
+        for name in names:
+            await SHOTS[name](window, out_dir)
+        window.shots_ok = True
+    finally:
+        window.close()
+
+
+def run_shots(names: list[str], out_dir: Path, scheme: str | None) -> int:
+    """Run the application with temporary settings and take the shots."""
+    from rpyc_explorer import app as application
+    from rpyc_explorer.machines.credentials import CredentialStore
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="rpyc-explorer-shots-") as temp:
+        os.environ["RPYC_EXPLORER_CONFIG_DIR"] = str(Path(temp) / "config")
+        os.environ["RPYC_EXPLORER_DATA_DIR"] = str(Path(temp) / "data")
+        qapp, theme = application.create_qapplication(scheme)
+        # The shots never store secrets, so no keyring is needed.
+        from keyring.backends.fail import Keyring as NoKeyring
+
+        window = application.create_window(
+            credentials=CredentialStore(backend=NoKeyring())
+        )
+        add_sample_machines(window.store)
+        window.resize(*WINDOW_SIZE)
+        window.resizeDocks([window.log_dock], [170], window_orientation_vertical())
+        window.shots_ok = False
+        problems = application.run_window(
+            qapp, theme, window, lambda w: take_shots(w, names, out_dir)
+        )
+    if problems or not window.shots_ok:
+        print(f"screenshot: failed (cleanup problems: {problems})", file=sys.stderr)
+        return 1
+    return 0
+
+
+def window_orientation_vertical() -> Any:
+    from PySide6.QtCore import Qt
+
+    return Qt.Orientation.Vertical
+
+
+def reexec_under_xvfb(argv: list[str]) -> int:
+    """Run this script again inside xvfb-run with the xcb platform."""
+    xvfb_run = shutil.which("xvfb-run")
+    if xvfb_run is None:
+        print(
+            "screenshot: xvfb-run not found; install the xvfb package or drop --xvfb",
+            file=sys.stderr,
+        )
+        return 2
+    width, height = WINDOW_SIZE
+    env = dict(os.environ, QT_QPA_PLATFORM="xcb", RPYC_SCREENSHOT_IN_XVFB="1")
+    command = [
+        xvfb_run,
+        "-a",
+        "-s",
+        f"-screen 0 {width + 100}x{height + 100}x24",
+        sys.executable,
+        __file__,
+        *[a for a in argv if a != "--xvfb"],
+    ]
+    return subprocess.run(command, env=env, check=False).returncode
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--shot",
+        action="append",
+        choices=sorted(SHOTS),
+        help="take only this shot (repeatable); default: all",
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=DEFAULT_OUT,
+        help="directory for the PNG files (default docs/images)",
+    )
+    parser.add_argument(
+        "--scheme",
+        choices=("light", "dark"),
+        default="light",
+        help="colour scheme of the shots (default light)",
+    )
+    parser.add_argument(
+        "--xvfb",
+        action="store_true",
+        help="render under Xvfb (xcb) instead of offscreen",
+    )
+    args = parser.parse_args(argv)
+    if args.xvfb and not os.environ.get("RPYC_SCREENSHOT_IN_XVFB"):
+        return reexec_under_xvfb(argv)
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    os.environ.setdefault("LANG", "C.UTF-8")
+    return run_shots(args.shot or list(SHOTS), args.out.resolve(), args.scheme)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
