@@ -1,9 +1,9 @@
 """Concurrent calls, callbacks and timeouts on the threaded driver, with real sockets.
 
-Rule for a peer that stops answering: a timed-out call raises ``AsyncResultTimeout`` and
-the connection stays open (the peer may only be slow; its late reply is dropped). The
-connection closes when the stream ends (EOF or a socket error), which the threaded driver
-notices at the next read: the next call, or a ``BgServingThread``.
+Rule for a peer that stops answering: a timed-out call raises ``AsyncResultTimeout``
+and the connection stays open, because the peer may only be slow (its late reply is
+dropped). The connection closes when the stream ends (EOF or a socket error), which the
+threaded driver notices at the next read: the next call, or a ``BgServingThread``.
 """
 
 from __future__ import annotations
@@ -68,7 +68,7 @@ def closing():
 
 
 class StallDetector:
-    """Wraps a driver's ``wait_for`` and records how long a waiter slept after its reply.
+    """Wrapper of a driver's ``wait_for`` that records how late waiters wake up.
 
     A waiter that misses the wake-up for a reply that has already arrived would sleep
     until its timeout and then return success; only this lag shows it.
@@ -182,7 +182,7 @@ def test_per_call_timeout_names_call(server, closing):
     slow = root.slow
     result = timed(slow, 0.3)(1.0, "late")
     with pytest.raises(AsyncResultTimeout) as info:
-        result.value
+        result.wait()
     assert isinstance(info.value, TimeoutError)
     assert "CALL on <netref builtins.method>" in str(info.value)
     assert "timed out after 0.3 s" in str(info.value)
@@ -286,7 +286,7 @@ def server_process():
 
 
 def _wait_until_stopped(pid):
-    """Wait until the kernel reports ``pid`` stopped: SIGSTOP takes effect asynchronously."""
+    """Wait until ``pid`` is stopped, because SIGSTOP takes effect asynchronously."""
     deadline = time.monotonic() + CALL_TIMEOUT
     while time.monotonic() < deadline:
         with open(f"/proc/{pid}/stat") as stat:
@@ -305,14 +305,14 @@ def test_stopped_server_times_out_then_dies(server_process):
         os.kill(server_process.pid, signal.SIGSTOP)
         _wait_until_stopped(server_process.pid)
         with pytest.raises(AsyncResultTimeout, match="timed out after 0.5 s"):
-            timed(get_name, 0.5)().value
+            timed(get_name, 0.5)().wait()
         assert not conn.closed
         os.kill(server_process.pid, signal.SIGCONT)
         assert timed(get_name, CALL_TIMEOUT)().value == "SERVICE"
         server_process.kill()
         server_process.wait(10)
         with pytest.raises(ConnectionClosed):
-            timed(get_name, CALL_TIMEOUT)().value
+            timed(get_name, CALL_TIMEOUT)().value  # noqa: B018 - value raises
         assert conn.closed
     finally:
         conn.close()
