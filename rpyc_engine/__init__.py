@@ -30,7 +30,7 @@ from rpyc_engine.factory import (
     connect_stream,
     unix_connect,
 )
-from rpyc_engine.netref import BaseNetref
+from rpyc_engine.netref import BaseNetref, buffiter
 from rpyc_engine.protocol.errors import (
     AsyncResultTimeout,
     AuthenticationError,
@@ -82,6 +82,7 @@ __all__ = [
     "Service",
     "VoidService",
     "async_",
+    "buffiter",
     "connect",
     "connect_channel",
     "connect_pipes",

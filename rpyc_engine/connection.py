@@ -498,6 +498,31 @@ class Connection:
         """Dispatch whatever can be read without blocking; True if anything was read."""
         return self._driver.poll()
 
+    def serve_threaded(self, thread_count: int = 10) -> None:
+        """Serve with ``thread_count`` threads until the connection closes, then close it.
+
+        One thread reads at a time, but requests are handled in parallel, so a slow handler
+        does not hold up the others (and requests may complete out of order).
+        """
+        threads = [
+            threading.Thread(target=self._serve_until_closed, daemon=True)
+            for _ in range(max(1, thread_count))
+        ]
+        for thread in threads:
+            thread.start()
+        try:
+            for thread in threads:
+                thread.join()
+        finally:
+            self.close()
+
+    def _serve_until_closed(self) -> None:
+        try:
+            while not self._closed:
+                self._driver.serve(1.0)
+        except ConnectionClosed:
+            pass
+
     def poll_all(self, timeout: Optional[float] = 0) -> bool:
         """Serve until nothing arrives within ``timeout`` seconds; True if anything came."""
         served = False

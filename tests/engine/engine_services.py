@@ -86,6 +86,7 @@ class CalcService(Service):
         self.last_context: Any = None
         self.probe = Probe()
         self.conn: Any = None
+        self.event = threading.Event()
 
     def on_connect(self, conn: Any) -> None:
         self.conn = conn
@@ -155,6 +156,12 @@ class CalcService(Service):
     def exposed_sleep(self, seconds: float, value: Any = None) -> Any:
         time.sleep(seconds)
         return value
+
+    def exposed_wait_event(self, timeout: float) -> bool:
+        return self.event.wait(timeout)
+
+    def exposed_set_event(self) -> None:
+        self.event.set()
 
     def exposed_thread_name(self) -> str:
         return threading.current_thread().name

@@ -548,3 +548,22 @@ def test_subprocess_over_stdio_pipes():
         if proc.poll() is None:
             proc.kill()
             proc.wait(10)
+
+
+def test_serve_threaded_handles_requests_in_parallel():
+    left, right = socket.socketpair()
+    server_side = connect_socket(left, CalcService)
+    client = connect_socket(right)
+    thread = threading.Thread(target=server_side.serve_threaded, args=(4,))
+    thread.start()
+    try:
+        root = client.root
+        # The first handler blocks until the second one runs, which needs a second
+        # serving thread: served one at a time, it would time out and return False.
+        waiting = async_(root.wait_event)(20)
+        root.set_event()
+        assert waiting.value is True
+    finally:
+        client.close()
+        thread.join(20)
+    assert not thread.is_alive()

@@ -12,11 +12,12 @@ import types
 import pytest
 from engine_services import Box, CalcService
 
-from rpyc_engine import BaseNetref, Service
+from rpyc_engine import BaseNetref, Service, buffiter
 from rpyc_engine import netref as netref_module
 from rpyc_engine.factory import connect_socket
 from rpyc_engine.handlers import list_methods
 from rpyc_engine.protocol import wire
+from rpyc_engine.protocol.messages import decode_message
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -248,3 +249,24 @@ def test_chained_proxy_keeps_id_pack():
         middle.close()
         far_thread.join(10)
         relay_thread.join(10)
+
+
+def test_buffiter_batches(pair):
+    client, _ = pair
+    sent = []
+    original = client._send
+    client._send = lambda payload: (sent.append(payload), original(payload))[1]
+    try:
+        items = list(buffiter(client.root.counter(1000), chunk=300))
+    finally:
+        client._send = original
+    assert items == list(range(1000))
+    handlers = [decode_message(payload)[2][0] for payload in sent]
+    # Four chunks of up to 300 items, then one empty reply that ends the iteration.
+    assert handlers.count(wire.HANDLE_BUFFITER) == 5
+    assert handlers.count(wire.HANDLE_CALLATTR) == 1  # __iter__ only, no __next__
+
+
+def test_buffiter_rejects_local_objects():
+    with pytest.raises(TypeError, match="needs a proxy"):
+        list(buffiter([1, 2]))
