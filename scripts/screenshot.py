@@ -50,8 +50,79 @@ async def shot_main_window(window: Any, out_dir: Path) -> None:
     save(window, out_dir / "main-window.png")
 
 
+async def _until(predicate: Callable[[], bool], timeout: float = 15.0) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not predicate():
+        if loop.time() > deadline:
+            raise RuntimeError("screenshot: the explorer did not load in time")
+        await asyncio.sleep(0.05)
+
+
+async def _expand(tree: Any, model: Any, index: Any) -> dict[str, Any]:
+    """Expand `index`, wait for its first page, return its children by name."""
+    tree.expand(index)
+    await _until(lambda: model.node(index).total is not None and not model.node(index).loading)
+    rows = range(model.rowCount(index))
+    return {model.index(row, 0, index).data(): model.index(row, 0, index) for row in rows}
+
+
+async def shot_modules_pane(window: Any, out_dir: Path) -> None:
+    """Save the modules pane with json.dumps selected and its details shown."""
+    from rpyc_explorer.machines.record import LOCAL_ID
+
+    tab = window.tabs.view(LOCAL_ID)
+    pane = tab.modules_pane
+    tab.tabs.setCurrentWidget(pane)
+    tab.console_pane.console.set_input("import json")
+    await tab.console_pane.execute("import json")
+    pane.filter_edit.setText("json")
+    pane.filter_edit.editingFinished.emit()
+    modules = await _expand(pane.tree, pane.model, pane.model.top_index("modules"))
+    members = await _expand(pane.tree, pane.model, modules["json"])
+    pane.tree.setCurrentIndex(members["dumps"])
+    await _until(lambda: "Source:" in pane.details.toPlainText())
+    save(window, out_dir / "modules-pane.png")
+
+
+async def shot_files_pane(window: Any, out_dir: Path) -> None:
+    """Save the files pane on the repository with README.md previewed."""
+    from rpyc_explorer.machines.record import LOCAL_ID
+
+    tab = window.tabs.view(LOCAL_ID)
+    pane = tab.files_pane
+    tab.tabs.setCurrentWidget(pane)
+    pane.go_to(str(REPO_ROOT))
+    children = await _expand(pane.tree, pane.model, pane.model.index(0, 0))
+    pane.tree.setCurrentIndex(children["README.md"])
+    await _until(lambda: pane.preview.toPlainText().startswith("#"))
+    save(window, out_dir / "files-pane.png")
+
+
+async def shot_console(window: Any, out_dir: Path) -> None:
+    """Save the console after output, a result and a remote traceback."""
+    from rpyc_explorer.machines.record import LOCAL_ID
+
+    tab = window.tabs.view(LOCAL_ID)
+    tab.splitter.setSizes([120, 600])
+    console = tab.console_pane
+    for code in (
+        "import os, sys\nfor name in ('platform', 'version'):\n"
+        "    print(name, getattr(sys, name))",
+        "os.getpid()",
+        "import warnings; warnings.warn('sent to stderr'); {1: 'one'}[2]",
+    ):
+        console.console.set_input(code)
+        await console.execute(code)
+    console.console.set_input("os.path.jo")
+    save(window, out_dir / "console.png")
+
+
 SHOTS: dict[str, Shot] = {
     "main-window": shot_main_window,
+    "modules-pane": shot_modules_pane,
+    "files-pane": shot_files_pane,
+    "console": shot_console,
 }
 
 

@@ -166,7 +166,8 @@ class PagedTreeModel(QAbstractItemModel):
 
     def canFetchMore(self, parent: IndexLike) -> bool:
         owner = self.node(parent)
-        if owner.kind not in ("item", "root") or not owner.expandable or owner.loading:
+        # The top level is set with set_top_level, never fetched.
+        if owner.kind != "item" or not owner.expandable or owner.loading:
             return False
         if any(child.kind == "error" for child in owner.children):
             return False

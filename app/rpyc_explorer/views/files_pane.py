@@ -110,7 +110,8 @@ class FilesPane(QWidget):
         self.tree.setSortingEnabled(True)
         self.tree.sortByColumn(0, Qt.AscendingOrder)
         self.tree.setSelectionMode(QTreeView.ExtendedSelection)
-        self.tree.header().resizeSection(0, 260)
+        for column, width in enumerate((220, 75, 60, 125, 90, 70, 70, 160)):
+            self.tree.header().resizeSection(column, width)
         self.tree.collapsed.connect(self.model.release)
         self.tree.selectionModel().currentChanged.connect(self._on_current_changed)
 
