@@ -9,7 +9,7 @@ import pytest
 from deploy_checks import inet_sockets_of, process_gone, reachable_unix_sockets_of
 from plumbum import local
 
-from rpyc_engine.deploy import DeployedServer, TimeoutExpired
+from rpyc_engine.deploy import DeployedServer, NoPythonError, TimeoutExpired
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -87,3 +87,39 @@ def test_plumbum_command_as_interpreter():
     with DeployedServer(local, python_executable=local["/usr/bin/python3"]) as server:
         assert server.python_override == "/usr/bin/python3"
         assert server.classic_connect().modules.sys.executable == "/usr/bin/python3"
+
+
+PYENV_VERSIONS = "/root/.pyenv/versions"
+
+
+def _pyenv_python(prefix: str) -> str:
+    """Return a pyenv interpreter whose version starts with ``prefix``, or skip."""
+    try:
+        names = sorted(os.listdir(PYENV_VERSIONS))
+    except OSError:
+        names = []
+    for name in names:
+        path = os.path.join(PYENV_VERSIONS, name, "bin", "python")
+        if name.startswith(prefix + ".") and os.access(path, os.X_OK):
+            return path
+    pytest.skip(f"no Python {prefix} under {PYENV_VERSIONS} on this machine")
+
+
+@pytest.mark.parametrize("version", ["3.8", "3.9", "3.10", "3.12", "3.13"])
+def test_server_runs_on_python(version):
+    """The server part runs on every supported interpreter found on this machine."""
+    python = _pyenv_python(version)
+    with DeployedServer(local, python_executable=python) as server:
+        conn = server.classic_connect()
+        assert conn.modules.sys.version.startswith(version + ".")
+        assert server.python_version[:2] == tuple(int(x) for x in version.split("."))
+        assert conn.eval("sum(range(10))") == 45
+
+
+@pytest.mark.parametrize("version", ["2.7", "3.6", "3.7"])
+def test_old_python_is_rejected(version):
+    """An interpreter older than 3.8 gives NoPythonError naming its version."""
+    python = _pyenv_python(version)
+    with pytest.raises(NoPythonError) as raised:
+        DeployedServer(local, python_executable=python)
+    assert f"(Python {version}." in str(raised.value)
