@@ -24,7 +24,7 @@ import logging
 import socket
 import ssl
 import struct
-from typing import Any, Dict, Mapping, Optional, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 from rpyc_engine.protocol.errors import ProtocolError
 from rpyc_engine.protocol.framing import FrameDecoder, encode_frame
@@ -52,6 +52,7 @@ from rpyc_engine.tls_errors import (
 __all__ = [
     "CHECKS",
     "SSLAuthenticator",
+    "TLSStreamSocket",
     "TLSError",
     "client_context",
     "explain_client_error",
@@ -59,6 +60,7 @@ __all__ = [
     "find_tls_failure",
     "probe_tls_socket",
     "server_context",
+    "split_frames",
     "ssl_connect",
 ]
 
@@ -250,15 +252,41 @@ def _is_probe_reply(frame: bytes) -> bool:
     return msg_type in (MSG_REPLY, MSG_EXCEPTION) and seq == _PROBE_SEQ
 
 
-class _PrefixedSocket:
-    """A connected socket whose first reads return ``prefix``, bytes the probe read."""
+def split_frames(data: bytes) -> List[memoryview]:
+    """Cut ``data`` (complete RPyC frames back to back) into one view per frame."""
+    view = memoryview(data)
+    frames = []
+    position = 0
+    while position < len(view):
+        if len(view) - position < _FRAME_HEADER.size:
+            frames.append(view[position:])
+            break
+        length, _ = _FRAME_HEADER.unpack_from(view, position)
+        end = position + _FRAME_HEADER.size + length + 1
+        frames.append(view[position:end])
+        position = end
+    return frames
 
-    def __init__(self, sock: ssl.SSLSocket, prefix: bytes) -> None:
+
+class TLSStreamSocket:
+    """A TLS socket that writes one TLS record (or more) per RPyC frame.
+
+    Stock rpyc 6.0.2 reads a TLS socket frame by frame and polls the raw descriptor
+    before each frame, so a second frame that arrived in the same TLS record sits in
+    OpenSSL's buffer unseen and the stock peer waits forever. The engine sends several
+    frames in one write (DEL requests before a call), so each is written separately
+    here. Reads may start with ``prefix``, bytes that ``ssl_connect``'s probe read.
+    """
+
+    def __init__(self, sock: ssl.SSLSocket, prefix: bytes = b"") -> None:
         self._sock = sock
         self._prefix = prefix
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._sock, name)
+
+    def __repr__(self) -> str:
+        return f"<TLSStreamSocket {self._sock!r}>"
 
     def recv(self, size: int) -> bytes:
         if self._prefix:
@@ -268,6 +296,10 @@ class _PrefixedSocket:
 
     def pending(self) -> int:
         return len(self._prefix) + self._sock.pending()
+
+    def sendall(self, data: bytes) -> None:
+        for frame in split_frames(data):
+            self._sock.sendall(frame)
 
 
 def ssl_connect(
@@ -336,8 +368,7 @@ def ssl_connect(
     name = server_hostname if server_hostname is not None else host
     tls = open_tls_socket(host, port, context, name, ipv6, keepalive, handshake_timeout)
     early = probe_tls_socket(tls, address, name, handshake_timeout)
-    sock: Any = _PrefixedSocket(tls, early) if early else tls
-    return connect_socket(sock, service=service, config=config)
+    return connect_socket(TLSStreamSocket(tls, early), service=service, config=config)
 
 
 def server_context(
@@ -404,8 +435,11 @@ class SSLAuthenticator:
         )
         self.handshake_timeout = handshake_timeout
 
-    def __call__(self, sock: socket.socket) -> Tuple[ssl.SSLSocket, Optional[Dict]]:
+    def __call__(self, sock: socket.socket) -> Tuple[Any, Optional[Dict]]:
         """Run the TLS handshake on ``sock``; return ``(tls_socket, peer_certificate)``.
+
+        The returned socket is a ``TLSStreamSocket``, which writes one frame per TLS
+        record for stock clients.
 
         Raises:
             TLSError: the handshake failed (the socket is closed).
@@ -428,7 +462,7 @@ class SSLAuthenticator:
             logger.info(
                 "%s: TLS client authenticated as %s", peer, _subject(credentials)
             )
-        return tls, credentials
+        return TLSStreamSocket(tls), credentials
 
 
 def _starts_with_tls_record(sock: socket.socket) -> bool:

@@ -41,6 +41,7 @@ from typing import Any, Callable, Deque, List, Optional, Set, Tuple
 
 from rpyc_engine.drivers.base import Driver
 from rpyc_engine.protocol.errors import ConnectionClosed, ProtocolError
+from rpyc_engine.tls import split_frames
 
 __all__ = ["AsyncioDriver", "LOOP_THREAD_MESSAGE"]
 
@@ -93,6 +94,8 @@ class AsyncioDriver(Driver):
         self._wakeup = threading.Condition(self._lock)
         self._jobs: Deque[_Job] = collections.deque()
         self._outgoing: List[bytes] = []  # frames written on the loop, not yet flushed
+        # Over TLS each frame gets its own record for stock peers (see TLSStreamSocket).
+        self._one_record_per_frame = writer.get_extra_info("ssl_object") is not None
         self._closed = False
         self._close_requested = False
         self._stop_queued = False
@@ -264,7 +267,11 @@ class AsyncioDriver(Driver):
         self._outgoing.clear()
         if self._writer.is_closing():
             return  # the reader task reports the end of the stream
-        self._writer.write(data)
+        if self._one_record_per_frame:
+            for frame in split_frames(data):
+                self._writer.write(frame)
+        else:
+            self._writer.write(data)
 
     def _close_transport(self) -> None:
         if self._outgoing:
