@@ -171,7 +171,7 @@ class DeployedServer:
 
         Every call opens its own channel on the SSH session; no port or socket file is
         involved. ``service`` is the local service (default ``VoidService``), ``config``
-        a ``Config`` or dict for the local side.
+        a ``Config`` or dict for the local side. ``close()`` closes the connection.
 
         Raises:
             DeployError: the deployment is closed or its SSH session is gone.
@@ -179,6 +179,24 @@ class DeployedServer:
         from rpyc_engine.factory import connect_socket
         from rpyc_engine.services.base import VoidService
 
+        connection = connect_socket(self.open_socket(), service or VoidService, config)
+        with self._lock:
+            self._connections = [
+                known for known in self._connections if not known.closed
+            ]
+            self._connections.append(connection)
+        return connection
+
+    def open_socket(self) -> Any:
+        """Open a new channel and return its local end as a connected ``socket``.
+
+        For a driver other than the threaded one, for example
+        ``asyncio.open_connection(sock=deployed.open_socket())`` and then
+        ``rpyc_engine.aio.connect_stream``. The caller owns and closes the socket.
+
+        Raises:
+            DeployError: the deployment is closed or its SSH session is gone.
+        """
         with self._lock:
             if self._closed or self._mux is None or self._mux.closed.is_set():
                 reason = self._mux.close_reason if self._mux else "not deployed"
@@ -189,16 +207,9 @@ class DeployedServer:
                     hint="Create a new DeployedServer",
                 )
             try:
-                sock = self._mux.open_channel()
+                return self._mux.open_channel()
             except mux.MuxError as exc:
                 raise DeployError(self.alias, CLOSING, str(exc)) from exc
-        connection = connect_socket(sock, service or VoidService, config or None)
-        with self._lock:
-            self._connections = [
-                known for known in self._connections if not known.closed
-            ]
-            self._connections.append(connection)
-        return connection
 
     def classic_connect(self) -> Any:
         """Open a classic-mode connection (``conn.modules``, ``conn.execute``, …)."""

@@ -255,7 +255,8 @@ class Multiplexer:
                     synced = self._skip_to_preamble(buffer)
                 if synced:
                     self._dispatch_buffer(buffer)
-        except (OSError, ValueError, MuxError) as exc:
+        except Exception as exc:
+            # Also a failing on_open/on_control callback: never leave the peer hanging.
             self.shutdown(f"{type(exc).__name__}: {exc}")
 
     def _skip_to_preamble(self, buffer: bytearray) -> bool:

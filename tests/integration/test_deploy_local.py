@@ -9,7 +9,12 @@ import pytest
 from deploy_checks import inet_sockets_of, process_gone, reachable_unix_sockets_of
 from plumbum import local
 
-from rpyc_engine.deploy import DeployedServer, NoPythonError, TimeoutExpired
+from rpyc_engine.deploy import (
+    DeployedServer,
+    DeployError,
+    NoPythonError,
+    TimeoutExpired,
+)
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -123,3 +128,34 @@ def test_old_python_is_rejected(version):
     with pytest.raises(NoPythonError) as raised:
         DeployedServer(local, python_executable=python)
     assert f"(Python {version}." in str(raised.value)
+
+
+def test_open_socket_serves_asyncio_client():
+    """A raw channel socket carries an asyncio connection from rpyc_engine.aio."""
+    import asyncio
+
+    from rpyc_engine import aio
+    from rpyc_engine.services.classic import ClassicService
+
+    async def remote_pid(server: DeployedServer) -> int:
+        reader, writer = await asyncio.open_connection(sock=server.open_socket())
+        conn = await aio.connect_stream(reader, writer, service=ClassicService)
+        try:
+            root = await aio.root(conn)
+            remote_os = await aio.callattr(root, "getmodule", "os")
+            return await aio.callattr(remote_os, "getpid")
+        finally:
+            await aio.close(conn)
+
+    with DeployedServer(local) as server:
+        assert asyncio.run(remote_pid(server)) == server.remote_pid
+
+
+def test_connect_after_close_fails():
+    """connect() on a closed deployment raises DeployError in phase 'closing'."""
+    server = DeployedServer(local)
+    server.close()
+    with pytest.raises(DeployError) as raised:
+        server.connect()
+    assert raised.value.phase == "closing"
+    assert "the deployment is closed" in str(raised.value)
