@@ -1,5 +1,9 @@
 """Awaiting an ``AsyncResult`` on any asyncio event loop, from any completing thread.
 
+On a connection whose driver reads by itself (``reads_by_itself``, the asyncio driver)
+the await only waits for the completion. On a threaded connection, which reads only
+while a thread waits, the await runs ``result.wait`` in the loop's default executor.
+
 A result is completed by whichever thread dispatches its reply. To hand completions to
 the loop, each loop gets one ``_LoopWaker``: completions are queued under a lock and the
 loop is woken with one ``call_soon_threadsafe`` per batch, not per reply, so a burst of
@@ -75,7 +79,7 @@ class _LoopWaker:
     def expire_at(
         self, loop: asyncio.AbstractEventLoop, when: float, future: Any
     ) -> None:
-        """Set ``future`` to False at loop time ``when`` unless done; loop thread only."""
+        """Set ``future`` to False at loop time ``when`` unless done (on the loop)."""
         deadlines = self._deadlines
         if len(deadlines) >= _COMPACT_AT and len(deadlines) % _COMPACT_AT == 0:
             # Done futures wait in the heap until their deadline: drop them in bulk.
@@ -127,6 +131,9 @@ async def await_result(result: AsyncResult) -> Any:
         ConnectionClosed: the connection closed before the reply arrived.
         Exception: the peer's exception.
     """
+    if not result._done and not getattr(result._conn._driver, "reads_by_itself", False):
+        # A threaded connection reads only while some thread waits: wait on a worker.
+        await asyncio.get_running_loop().run_in_executor(None, result.wait)
     if not result._done:
         loop = asyncio.get_running_loop()
         future = loop.create_future()

@@ -79,6 +79,8 @@ class AsyncioDriver(Driver):
         name: a label for the worker thread and logs.
     """
 
+    reads_by_itself = True  # awaiting needs no waiting thread (rpyc_engine.awaiting)
+
     def __init__(
         self,
         reader: asyncio.StreamReader,

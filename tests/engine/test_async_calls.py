@@ -8,6 +8,7 @@ threaded driver notices at the next read: the next call, or a ``BgServingThread`
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import socket
@@ -316,3 +317,18 @@ def test_stopped_server_times_out_then_dies(server_process):
         assert conn.closed
     finally:
         conn.close()
+
+
+def test_await_on_threaded_connection(server, closing):
+    """Awaiting a result of a threaded connection waits on an executor thread."""
+    conn = closing(connect("127.0.0.1", server.port))
+    add = conn.root.add
+
+    async def scenario():
+        first = await async_(add)(1, 2)
+        second = await timed(add, CALL_TIMEOUT)(3, 4)
+        with pytest.raises(AsyncResultTimeout, match="timed out after 0.2 s"):
+            await timed(conn.root.slow, 0.2)(1.0)
+        return first, second
+
+    assert asyncio.run(asyncio.wait_for(scenario(), CALL_TIMEOUT)) == (3, 7)
