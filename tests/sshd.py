@@ -214,7 +214,9 @@ def _keygen(path: Path, comment: str) -> str:
     return path.with_suffix(".pub").read_text().strip()
 
 
-def _write_config(directory: Path, port: int, user: str, as_root: bool) -> Path:
+def _write_config(
+    directory: Path, port: int, user: str, as_root: bool, extra: Sequence[str]
+) -> Path:
     config = directory / "sshd_config"
     lines = [
         f"Port {port}",
@@ -236,6 +238,7 @@ def _write_config(directory: Path, port: int, user: str, as_root: bool) -> Path:
         "MaxStartups 64",
         "LogLevel VERBOSE",
         "Subsystem sftp internal-sftp",
+        *extra,
     ]
     config.write_text("\n".join(lines) + "\n")
     return config
@@ -255,8 +258,11 @@ def _wait_listening(process: subprocess.Popen, port: int) -> None:
     raise RuntimeError(f"sshd did not listen on 127.0.0.1:{port} in {START_TIMEOUT}s")
 
 
-def start_sshd() -> SshServer:
-    """Start a throwaway sshd on 127.0.0.1 and return its handle; call ``stop()``."""
+def start_sshd(extra_config: Sequence[str] = ()) -> SshServer:
+    """Start a throwaway sshd on 127.0.0.1 and return its handle; call ``stop()``.
+
+    ``extra_config`` lines are appended to its sshd_config (e.g. a ``ForceCommand``).
+    """
     as_root = os.geteuid() == 0
     password = None
     if as_root:
@@ -275,7 +281,7 @@ def start_sshd() -> SshServer:
 
     for _attempt in range(3):
         port = _free_port()
-        config = _write_config(directory, port, entry.pw_name, as_root)
+        config = _write_config(directory, port, entry.pw_name, as_root, extra_config)
         with open(directory / "sshd.log", "ab") as log_file:
             process = subprocess.Popen(
                 [SSHD, "-D", "-e", "-f", str(config)],

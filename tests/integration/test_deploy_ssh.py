@@ -220,3 +220,26 @@ def test_other_user_cannot_take_channel(deployed):
     )
     assert completed.returncode == 0, completed.stderr
     assert completed.stdout.split("\n")[:2] == ["listing denied", "open denied"]
+
+
+@pytest.fixture(scope="module")
+def chatty_sshd():
+    """An sshd whose login prints a greeting on stdout before running any command."""
+    from sshd import start_sshd
+
+    greeting = 'echo "Welcome to the test host"; eval "$SSH_ORIGINAL_COMMAND"'
+    server = start_sshd(extra_config=[f"ForceCommand {greeting}"])
+    yield server
+    server.stop()
+
+
+def test_login_output_is_skipped(chatty_sshd):
+    """Output a login prints before the server starts does not break the deploy."""
+    assert chatty_sshd.run("echo ok").stdout == "Welcome to the test host\nok\n"
+    machine = chatty_sshd.ssh_machine()
+    try:
+        with DeployedServer(machine) as server:
+            conn = server.classic_connect()
+            assert conn.modules.os.getpid() == server.remote_pid
+    finally:
+        machine.close()
