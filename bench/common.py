@@ -21,6 +21,7 @@ from typing import Any, Callable, List, Optional, Sequence
 logger = logging.getLogger(__name__)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+TREE_ENTRIES = 10_000
 LOWER = "lower"
 HIGHER = "higher"
 
@@ -68,16 +69,19 @@ class Settings:
     repeat: int
     calls_per_batch: int
     naive_entries: int  # entries of the naive listing actually walked
+    slow_repeat: int = 1  # samples of figures that take seconds each (deploys, stock transfers)
     lateness_calls: int = 1000
 
     @classmethod
     def for_mode(cls, mode: str, repeat: Optional[int] = None) -> Settings:
         if mode == "full":
-            settings = cls(mode, repeat=7, calls_per_batch=2000, naive_entries=2000)
+            settings = cls(mode, repeat=7, calls_per_batch=2000, naive_entries=2000,
+                           slow_repeat=5)
         else:
             settings = cls(mode, repeat=3, calls_per_batch=300, naive_entries=150)
         if repeat is not None:
             settings.repeat = max(1, repeat)
+            settings.slow_repeat = min(settings.slow_repeat, settings.repeat)
         return settings
 
 
@@ -87,6 +91,8 @@ class Context:
     def __init__(self, settings: Settings, workdir: Path) -> None:
         self.settings = settings
         self.workdir = workdir
+        # The deployed servers run as the sshd's test user and list the trees here.
+        os.chmod(workdir, 0o755)
         self._sshd: Any = None
         self._sshd_error: Optional[str] = None
         self.cleanups: List[Callable[[], None]] = []
@@ -106,6 +112,10 @@ class Context:
                 raise RuntimeError(self._sshd_error) from exc
             self.cleanups.append(self._sshd.stop)
         return self._sshd
+
+    def tree(self, entries: int = TREE_ENTRIES) -> Path:
+        """Return a directory of ``entries`` small files, created on first use."""
+        return make_tree(self.workdir / f"tree-{entries}", entries)
 
     def close(self) -> None:
         for cleanup in reversed(self.cleanups):
@@ -164,14 +174,20 @@ class FrameCounter:
 
     Both engines write one frame with one ``stream.write`` call (stock splits frames
     larger than 64 KiB into several writes, which requests in these figures never are).
+    Stock's stream has ``__slots__``, so its channel gets a counting wrapper instead.
     """
 
     def __init__(self, conn: Any) -> None:
-        stream = stream_of(conn)
         self.frames = 0
-        self._write = stream.write
-        self._stream = stream
-        stream.write = self._counting_write
+        driver = getattr(conn, "_driver", None)
+        if driver is not None:
+            stream = driver.stream
+            self._write = stream.write
+            stream.write = self._counting_write
+        else:
+            channel = conn._channel
+            self._write = channel.stream.write
+            channel.stream = _CountingStream(channel.stream, self._counting_write)
 
     def _counting_write(self, data: Any) -> Any:
         self.frames += 1
@@ -183,12 +199,13 @@ class FrameCounter:
         return frames
 
 
-def stream_of(conn: Any) -> Any:
-    """Return the byte stream of an engine connection or a stock rpyc connection."""
-    driver = getattr(conn, "_driver", None)
-    if driver is not None:
-        return driver.stream
-    return conn._channel.stream
+class _CountingStream:
+    def __init__(self, stream: Any, write: Callable[[Any], Any]) -> None:
+        self._stream = stream
+        self.write = write
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
 
 
 def start_server(engine: str, kind: str) -> tuple:
