@@ -114,7 +114,8 @@ async def connect(
         timeout: seconds for the TCP connect and the TLS handshake together.
 
     Raises:
-        TLSError: the TLS handshake or the first round trip failed; ``check`` says why.
+        TLSError: the TLS handshake or the first round trip failed (``check``
+            names the failed check).
         OSError: the TCP connection failed.
         TimeoutError: no connection within ``timeout`` seconds.
     """
@@ -140,7 +141,7 @@ async def connect(
 
 
 async def _probe_tls(conn: Any, address: str, name: str, timeout: float) -> None:
-    """One PING round trip, so a TLS 1.3 client-certificate rejection surfaces here."""
+    """Make one PING round trip, so that a TLS 1.3 certificate rejection shows here."""
     from rpyc_engine.protocol.wire import HANDLE_PING
 
     try:

@@ -67,7 +67,7 @@ class _LoopWaker:
         try:
             loop.call_soon_threadsafe(self._resolve_all)
         except RuntimeError:
-            pass  # the loop is closed, so nobody awaits these futures any more
+            pass  # the loop is closed, so no coroutine awaits these futures
 
     def _resolve_all(self) -> None:
         with self._lock:

@@ -5,12 +5,12 @@ Theory of operation:
 * **Reading.** A reader task on the loop reads the ``asyncio.StreamReader`` and feeds
   the frame decoder. It never dispatches: every complete payload becomes a job for the
   connection's *worker thread*, in arrival order.
-* **Dispatching.** The worker thread (one per connection) runs the jobs in order:
-  replies (whose unboxing may send INSPECT and wait), requests from the peer
-  (callbacks, DEL, INSPECT), protocol violations, end of stream, and functions given to
-  ``submit`` (the connection's constructor and ``close``). So no peer request and no
-  handler ever runs on the loop, and requests from the peer run one at a time in
-  arrival order, as on a stock server. When a job on the worker waits for a reply (a
+* **Dispatching.** The worker thread (one per connection) runs the jobs in order. Jobs
+  are replies (whose unboxing may send INSPECT and wait), requests from the peer
+  (callbacks, DEL, INSPECT), protocol violations, the end of the stream, and functions
+  given to ``submit`` (the connection's constructor and ``close``). So no peer request
+  and no handler ever runs on the loop, and requests from the peer run one at a time
+  in arrival order, as on a stock server. When a job on the worker waits for a reply (a
   callback that calls the peer back), the worker runs the following jobs while it
   waits, so nested calls in both directions cannot deadlock.
 * **Writing.** ``send`` queues frames on the loop: directly on the loop thread, through
@@ -69,9 +69,9 @@ _Job = Tuple[int, Any]
 class AsyncioDriver(Driver):
     """Driver for a connection whose stream lives on an asyncio event loop.
 
-    Create it on the loop's thread (``aio.connect`` and friends do), then build the
+    Create it on the loop's thread (``aio.connect`` and friends do). Then build the
     connection with ``submit``, so that ``Connection.__init__`` and the service's
-    ``on_connect`` run on the worker thread; reading starts when the connection binds.
+    ``on_connect`` run on the worker thread. Reading starts when the connection binds.
 
     Args:
         reader: the stream to read frames from.
@@ -213,7 +213,7 @@ class AsyncioDriver(Driver):
             self._stream_ended(None)
 
     def fileno(self) -> int:
-        """The socket's file descriptor, or -1 for a stream without one."""
+        """Return the socket's file descriptor, or -1 for a stream without one."""
         sock = self._writer.get_extra_info("socket")
         return sock.fileno() if sock is not None else -1
 
@@ -367,7 +367,7 @@ class AsyncioDriver(Driver):
             try:
                 self.loop.call_soon_threadsafe(self._worker_done)
             except RuntimeError:
-                pass  # the loop is closed; nobody awaits wait_finished any more
+                pass  # the loop is closed, so no coroutine awaits wait_finished
 
     def _flush_releases(self) -> None:
         connection = self.connection

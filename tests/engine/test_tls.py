@@ -56,7 +56,7 @@ def _leaf_files(directory, name, cert):
 
 @pytest.fixture(scope="module")
 def pki(tmp_path_factory):
-    """CA, foreign CA, server certs (good and expired) and client certs, as PEM files."""
+    """CA, foreign CA, server certs (good, expired) and client certs, as PEM files."""
     directory = tmp_path_factory.mktemp("pki")
     ca = trustme.CA()
     foreign_ca = trustme.CA()
@@ -125,7 +125,7 @@ def closing():
 
 
 def _wait_for_log(caplog, text, timeout=10.0):
-    """Wait until ``text`` was logged: the server thread logs after the client sees the error."""
+    """Wait until ``text`` is logged, which the server does after the client fails."""
     deadline = time.monotonic() + timeout
     while text not in caplog.text and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -313,3 +313,31 @@ def test_cli_serves_tls(pki, closing):
         proc.wait(10)
         proc.stdout.close()
         proc.stderr.close()
+
+
+def test_cli_reports_unreadable_tls_files(tmp_path):
+    missing = str(tmp_path / "missing.pem")
+    argv = [
+        sys.executable,
+        "-m",
+        "rpyc_engine",
+        "serve",
+        "--port",
+        "0",
+        "--certfile",
+        missing,
+    ]
+    completed = subprocess.run(argv, capture_output=True, text=True, timeout=30)
+    assert completed.returncode != 0
+    assert "cannot load the TLS files" in completed.stderr
+    assert missing in completed.stderr
+
+
+def test_cli_rejects_tls_with_unix_socket(tmp_path, pki):
+    argv = [
+        sys.executable, "-m", "rpyc_engine", "serve",
+        "--unix", str(tmp_path / "sock"), "--certfile", pki.server.cert,
+    ]  # fmt: skip
+    completed = subprocess.run(argv, capture_output=True, text=True, timeout=30)
+    assert completed.returncode == 2
+    assert "TLS options apply to TCP only" in completed.stderr
