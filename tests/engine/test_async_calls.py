@@ -1,6 +1,6 @@
 """Concurrent calls, callbacks and timeouts on the threaded driver, with real sockets.
 
-Rule for a peer that stops answering: a timed-out call raises ``AsyncResultTimeout``
+Rule for a peer that stops replying: a timed-out call raises ``AsyncResultTimeout``
 and the connection stays open, because the peer may only be slow (its late reply is
 dropped). The connection closes when the stream ends (EOF or a socket error), which the
 threaded driver notices at the next read: the next call, or a ``BgServingThread``.
@@ -222,7 +222,7 @@ def test_async_result_expiry(server, closing):
 
 @pytest.fixture
 def silent_server():
-    """A TCP server that accepts one connection and never answers; close() hangs up."""
+    """A TCP server that accepts one connection and never replies; hang_up() closes it."""
     listener = socket.create_server(("127.0.0.1", 0))
     accepted = []
     thread = threading.Thread(target=lambda: accepted.append(listener.accept()[0]))
