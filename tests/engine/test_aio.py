@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import subprocess
 import sys
 import threading
 
@@ -72,7 +73,7 @@ def test_pending_call_fails_when_server_closes(server, run):
         root = await aio.root(conn)
         task = asyncio.ensure_future(aio.callattr(root, "slow", 2))
         await asyncio.sleep(0.2)
-        # server.close() joins the server thread that sleeps in slow(): keep it off the loop.
+        # server.close() joins the thread sleeping in slow(), so run it off the loop.
         closing = asyncio.get_running_loop().run_in_executor(None, server.close)
         with pytest.raises(ConnectionClosed):
             await task
@@ -195,3 +196,23 @@ def test_tls_failure_named(tls_server, pki, run, leaf, client_ca, check):
     with pytest.raises(tls.TLSError) as info:
         run(scenario())
     assert info.value.check == check
+
+
+def test_connect_pipes_to_child(run):
+    argv = [sys.executable, "-m", "rpyc_engine", "serve", "--stdio"]
+    child = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+
+    async def scenario():
+        conn = await aio.connect_pipes(child.stdout, child.stdin)
+        root = await aio.root(conn)
+        name = await aio.callattr(root, "get_service_name")
+        await aio.close(conn)
+        return name
+
+    try:
+        assert run(scenario()) == "SERVICE"
+        assert child.wait(10) == 0
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait(10)
