@@ -86,6 +86,10 @@ class MachineStore:
         config_dir: directory of `machines.toml`; defaults to `paths.config_dir()`.
         managed: machines from the site configuration; shown read-only.
         load: read the file now (tests may pass False and call `load()` later).
+
+    Attributes:
+        allow_user_machines: False when the site policy forbids adding machines;
+            `add` (and so `clone`) then raises `ReadOnlyMachineError`.
     """
 
     def __init__(
@@ -99,6 +103,7 @@ class MachineStore:
         self._user: list[Machine] = []
         self._managed: list[Machine] = []
         self._listeners: list[Callable[[], None]] = []
+        self.allow_user_machines = True
         self.set_managed(managed)
         if load:
             self.load()
@@ -218,9 +223,15 @@ class MachineStore:
         """Add a user machine and save. Returns the stored record.
 
         Raises:
+            ReadOnlyMachineError: the site policy does not allow adding machines.
             MachineStoreError: the id is already in use.
             StoreWriteError: the file could not be written (nothing changed).
         """
+        if not self.allow_user_machines:
+            raise ReadOnlyMachineError(
+                f"cannot add {machine.name!r}: the site policy does not allow adding "
+                "machines; ask your administrator to add it to the site configuration"
+            )
         if any(m.id == machine.id for m in self.machines()):
             raise MachineStoreError(f"a machine with id {machine.id!r} already exists")
         stored = machine.replace(managed=False) if machine.managed else machine
