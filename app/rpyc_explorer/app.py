@@ -72,29 +72,38 @@ def create_window(
     connector: Any = None,
     tab_factory: Any = None,
     close_timeout: float | None = None,
+    site: Any = None,
 ) -> Any:
     """Build the main window with the real stores unless others are passed.
 
     Needs a running QApplication. The stores use `RPYC_EXPLORER_CONFIG_DIR` and
     `RPYC_EXPLORER_DATA_DIR` when set (tests and the smoke run point them at
-    temporary folders).
+    temporary folders). `site` is a `SiteConfig`; by default the site files are
+    read. Its machines and locked policies apply to the stores built here.
     """
     from rpyc_explorer.machines.credentials import CredentialStore
-    from rpyc_explorer.machines.known_hosts import KnownHosts
+    from rpyc_explorer.machines.site_config import load_site_config, load_user_settings
     from rpyc_explorer.machines.store import MachineStore
     from rpyc_explorer.views import window_settings
     from rpyc_explorer.views.main_window import MainWindow
     from rpyc_explorer.views.session_connector import SessionConnector
 
-    store = store if store is not None else MachineStore()
-    credentials = credentials if credentials is not None else CredentialStore()
-    known_hosts = known_hosts if known_hosts is not None else KnownHosts()
+    site = site if site is not None else load_site_config()
+    user_settings, settings_problems = load_user_settings()
+    policies = site.policies.merged_with(user_settings)
+    if store is None:
+        store = MachineStore(managed=site.machines)
+        store.allow_user_machines = policies.allow_user_machines
+    if credentials is None:
+        credentials = CredentialStore(allow_storing=policies.store_passwords)
+    known_hosts = known_hosts if known_hosts is not None else site_known_hosts(policies)
     settings = settings if settings is not None else window_settings.open_settings()
     extra = {} if close_timeout is None else {"close_timeout": close_timeout}
     session_connector = None
     if connector is None:
+        apply_timeouts(policies.connect_timeout)
         session_connector = SessionConnector(credentials, known_hosts)
-        connector = session_connector.connect
+        connector = with_default_python(session_connector.connect, policies.default_python)
     window = MainWindow(
         store,
         connector,
@@ -107,7 +116,47 @@ def create_window(
     if session_connector is not None:
         session_connector.parent = window
         window.session_connector = session_connector
+    window.policies = policies
+    window.site_problems = [*site.problems, *settings_problems]
+    if not policies.allow_user_machines:
+        window.actions.new_machine.setEnabled(False)
+        window.actions.import_ssh.setEnabled(False)
     return window
+
+
+def site_known_hosts(policies: Any) -> Any:
+    """Build the known-hosts files with the site's file honoured read-only."""
+    from rpyc_explorer.machines import paths
+    from rpyc_explorer.machines.known_hosts import SYSTEM_KNOWN_HOSTS, KnownHosts
+
+    site_file = [policies.known_hosts] if policies.known_hosts else []
+    user_file = paths.user_ssh_dir() / "known_hosts"
+    return KnownHosts(read_only_files=[user_file, *site_file, SYSTEM_KNOWN_HOSTS])
+
+
+def with_default_python(connect: Any, default_python: str) -> Any:
+    """Wrap a connector so machines without an interpreter use the site's default."""
+    if not default_python:
+        return connect
+
+    async def connect_with_default(machine: Any, reporter: Any) -> Any:
+        if not machine.python:
+            machine = machine.replace(python=default_python)
+        return await connect(machine, reporter)
+
+    return connect_with_default
+
+
+def apply_timeouts(seconds: float) -> None:
+    """Use `seconds` for ssh's ConnectTimeout and the host-key fetch."""
+    import math
+
+    from rpyc_explorer.session import connect_steps, ssh
+
+    # NOTE: the session layer reads these module constants at each connect; they
+    # become controller arguments once the session API takes a timeout.
+    ssh.CONNECT_TIMEOUT_SECONDS = max(1, math.ceil(seconds))
+    connect_steps.HOST_KEY_TIMEOUT = float(seconds)
 
 
 def create_qapplication(color_scheme: str | None) -> tuple[Any, Any]:
@@ -190,7 +239,7 @@ def run_app(color_scheme: str | None, log_level: str) -> int:
     configure_stderr_logging(log_level)
     app, theme = create_qapplication(color_scheme)
     window = create_window()
-    for problem in window.store.problems:
+    for problem in [*window.site_problems, *window.store.problems]:
         window.statusBar().showMessage(str(problem), 30_000)
     last_tabs = window.restore_state()
 
