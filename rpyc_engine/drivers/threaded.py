@@ -1,22 +1,23 @@
 """The threaded driver: blocking streams, with waiting threads reading for themselves.
 
 There is no reader thread per connection. A thread that waits for a reply becomes the
-reader while no other thread is reading: it reads, releases the read lock, then dispatches
-what it read, so the peer's requests (callbacks, DEL, INSPECT) are served while it waits.
-Other waiting threads sleep on a condition. They are woken whenever the reader finishes a
-read, so one of them takes over reading, and after every dispatched payload, because a
-reply they wait for may have been among them. Servers and ``BgServingThread`` call ``serve`` in a loop.
-
-Who reads a given reply is not fixed: any waiting or serving thread may dispatch it, and it
-completes the ``AsyncResult`` the requesting thread waits on.
+reader while no other thread is reading: it reads, puts the decoded payloads in a shared
+inbox, releases the read lock, and then dispatches payloads from the inbox one at a time
+until its reply has arrived. So the peer's requests (callbacks, DEL, INSPECT) are served
+while it waits. Other waiting threads sleep on a condition. They are woken whenever the
+reader finishes a read and after every dispatched payload, and then dispatch from the inbox
+or take over reading. A reply that one thread read is therefore dispatched by whichever
+thread is free, even when the reader is busy in a slow handler. Servers and
+``BgServingThread`` call ``serve`` in a loop.
 """
 
 from __future__ import annotations
 
+import collections
 import logging
 import threading
 import time
-from typing import TYPE_CHECKING, Any, Callable, List, Optional
+from typing import TYPE_CHECKING, Any, Callable, Deque, Optional
 
 from rpyc_engine.drivers.base import Driver
 from rpyc_engine.protocol.errors import ConnectionClosed, FramingError
@@ -43,6 +44,8 @@ class ThreadedDriver(Driver):
         self._recv_lock = threading.Lock()
         self._cond = threading.Condition(threading.Lock())
         self._waiters = 0
+        # Payloads read and not yet dispatched, oldest first (see _dispatch_next).
+        self._inbox: Deque[bytes] = collections.deque()
         self._closed = False
 
     def __repr__(self) -> str:
@@ -72,9 +75,12 @@ class ThreadedDriver(Driver):
 
     # ------------------------------------------------------------------ receiving
 
-    def _read_locked(self, timeout: Optional[float]) -> List[bytes]:
-        """Read once and decode; the caller holds the read lock, which this releases."""
-        payloads: List[bytes] = []
+    def _read_locked(self, timeout: Optional[float]) -> bool:
+        """Read once into the inbox; True if payloads were added.
+
+        The caller holds the read lock, which this releases.
+        """
+        added = False
         error: Optional[BaseException] = None
         try:
             if timeout is None or timeout > _MAX_POLL_SLICE:
@@ -83,6 +89,9 @@ class ThreadedDriver(Driver):
                 data = self.stream.read()
                 if data:
                     payloads = self.decoder.feed(data)  # type: ignore[union-attr]
+                    if payloads:
+                        self._inbox.extend(payloads)
+                        added = True
                     if self.decoder.buffered:  # type: ignore[union-attr]
                         # Part of a frame is missing: the peer may wait for our ACK.
                         self.stream.quickack()
@@ -95,7 +104,7 @@ class ThreadedDriver(Driver):
                 self.connection.protocol_violation(error)  # type: ignore[union-attr]
             else:
                 self._lost(error)
-        return payloads
+        return added
 
     def _release_read_lock(self) -> None:
         self._recv_lock.release()
@@ -103,17 +112,32 @@ class ThreadedDriver(Driver):
             with self._cond:
                 self._cond.notify_all()
 
-    def _dispatch(self, payloads: List[bytes]) -> None:
-        dispatch = self.connection.dispatch_payload  # type: ignore[union-attr]
-        for payload in payloads:
-            dispatch(payload)
-            if self._waiters:
-                with self._cond:
-                    self._cond.notify_all()
+    def _dispatch_next(self) -> bool:
+        """Dispatch the oldest payload read but not yet dispatched; False if there is none.
+
+        Payloads wait in a shared inbox instead of in the reader's hands, so while one
+        thread runs a slow handler, other threads dispatch what was read after it (a reply
+        someone waits for, or the next request under ``serve_threaded``).
+        """
+        try:
+            payload = self._inbox.popleft()
+        except IndexError:
+            return False
+        self.connection.dispatch_payload(payload)  # type: ignore[union-attr]
+        if self._waiters:
+            with self._cond:
+                self._cond.notify_all()
+        return True
 
     def wait_for(self, result: AsyncResult, timeout: Optional[float]) -> bool:
         deadline = None if timeout is None else time.monotonic() + timeout
         while not result._done:
+            if self._dispatch_next():
+                if not result._done and not self._inbox and not self._closed:
+                    # Still waiting: acknowledge now so a Nagle-bound peer sends the
+                    # rest of its replies without waiting for a delayed ACK.
+                    self.stream.quickack()
+                continue
             if self._closed:
                 return result._done
             remaining = None
@@ -122,46 +146,55 @@ class ThreadedDriver(Driver):
                 if remaining <= 0:
                     return result._done
             if self._recv_lock.acquire(False):
-                if result._done:
+                if result._done or self._inbox:
                     self._release_read_lock()
-                    break
-                payloads = self._read_locked(remaining)
-                if payloads:
-                    self._dispatch(payloads)
-                    if not result._done and not self._closed:
-                        # Still waiting: acknowledge now so a Nagle-bound peer sends
-                        # the rest of its replies without waiting for a delayed ACK.
-                        self.stream.quickack()
+                else:
+                    self._read_locked(remaining)
                 continue
             with self._cond:
                 self._waiters += 1
                 try:
-                    if not result._done and self._recv_lock.locked() and not self._closed:
+                    if (
+                        not result._done
+                        and not self._inbox
+                        and self._recv_lock.locked()
+                        and not self._closed
+                    ):
                         self._cond.wait(remaining)
                 finally:
                     self._waiters -= 1
         return True
 
     def poll(self) -> bool:
+        if self._dispatch_next():
+            return True
         if self._closed or not self._recv_lock.acquire(False):
             return False
-        payloads = self._read_locked(0)
-        self._dispatch(payloads)
-        return bool(payloads)
+        if self._inbox:
+            self._release_read_lock()
+        else:
+            self._read_locked(0)
+        return self._dispatch_next()
 
     def serve(self, timeout: Optional[float] = 1.0) -> bool:
+        """Dispatch one payload, reading for up to ``timeout`` seconds if none is waiting."""
         if self._closed:
             raise ConnectionClosed("the connection is closed")
-        deadline = None if timeout is None else time.monotonic() + timeout
-        if not self._recv_lock.acquire(True, -1 if timeout is None else timeout):
-            return False
-        remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
-        payloads = self._read_locked(remaining)
-        self._dispatch(payloads)
+        served = self._dispatch_next()
+        if not served:
+            deadline = None if timeout is None else time.monotonic() + timeout
+            if not self._recv_lock.acquire(True, -1 if timeout is None else timeout):
+                return False
+            if self._inbox:
+                self._release_read_lock()
+            else:
+                remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+                self._read_locked(remaining)
+            served = self._dispatch_next()
         self.connection.flush_releases()  # type: ignore[union-attr]
-        if not payloads and self._closed:
+        if not served and self._closed:
             raise ConnectionClosed("the connection is closed")
-        return bool(payloads)
+        return served
 
     def serve_all(self) -> None:
         conn = self.connection
@@ -202,6 +235,7 @@ class ThreadedDriver(Driver):
         if self._closed:
             return
         self._closed = True
+        self._inbox.clear()
         try:
             self.stream.close()
         except Exception:
