@@ -5,8 +5,8 @@ machine with the fields of `Machine` (defaults omitted). Writes are atomic (temp
 file, fsync, `os.replace`), so a crash leaves either the old or the new file.
 
 A file that does not parse is moved aside to a timestamped `.bak` and reported in
-`problems`; an entry with an invalid field is skipped, the whole file is copied to
-a `.bak`, and the problem names the file and line. Neither is ever overwritten
+`problems`. An entry with an invalid field is skipped and the whole file is copied
+to a `.bak`; the problem names the file and the line. Neither is ever overwritten
 without that backup. Machines from the site configuration (`managed`) and the
 built-in "This computer" entry are listed but never written or editable.
 """

@@ -82,7 +82,7 @@ class SessionDir:
 
 
 class AskpassServer:
-    """Answers SSH_ASKPASS requests from this application's ssh children.
+    """Serves SSH_ASKPASS requests from this application's ssh children.
 
     Args:
         directory: the session's private directory.
@@ -192,7 +192,7 @@ class AskpassServer:
         try:
             secret = self._answer(AskpassRequest(prompt, classify_prompt(prompt), hop))
         except Exception:  # noqa: BLE001 - declining is the safe answer
-            logger.exception("askpass: answering %r failed", prompt)
+            logger.exception("askpass: the reply to prompt %r failed", prompt)
             secret = None
         if secret is None:
             return {"ok": False, "error": "declined"}

@@ -1,9 +1,9 @@
 """`SessionController`: connect, deploy, disconnect and close machines.
 
 Each connect is an asyncio task on the qasync loop. Blocking steps (ssh, plumbum,
-DeployedServer, the engine's socket connect) run in the controller's worker threads;
-progress from those threads is handed to the loop with `call_soon_threadsafe` and
-leaves as Qt signals. Cancelling the task sets the attempt's cancel event, waits
+DeployedServer, the engine's socket connect) run in the controller's worker threads.
+Their progress reaches the loop through `call_soon_threadsafe` and leaves as Qt
+signals. Cancelling the task sets the attempt's cancel event, waits
 for the running step to stop, and tears everything down.
 
 Flow for an SSH machine: resolve with `ssh -G`, check the jump host's key and the
@@ -100,7 +100,7 @@ class SessionController(QObject):
         connected machine returns its session.
 
         Raises:
-            SessionError: a phase failed; the message says which, why and what
+            SessionError: a phase failed; the message states which, why and what
                 to try.
             asyncio.CancelledError: `cancel()` was called.
         """

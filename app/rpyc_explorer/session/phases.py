@@ -1,4 +1,4 @@
-"""Named connection phases and the error that says which one failed."""
+"""Named connection phases and the errors that name the phase that failed."""
 
 from __future__ import annotations
 

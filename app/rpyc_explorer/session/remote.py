@@ -2,7 +2,7 @@
 
 The engine's threaded connection blocks the calling thread while it waits for a
 reply, so every remote call runs in this session's worker threads and comes back
-to the asyncio loop as an awaitable. The GUI thread never waits on the network.
+to the asyncio loop as an awaitable, so the GUI thread does not wait on the network.
 """
 
 from __future__ import annotations

@@ -3,10 +3,10 @@
 Every ssh the session starts (the authenticating master, plumbum's commands, the
 deploy, cleanup checks) gets the same options, so:
 
-- `StrictHostKeyChecking=yes` with `UserKnownHostsFile` listing the app's file,
-  the user's read-only files and the session's accept-once file makes ssh itself
-  refuse any key the user did not approve; `UpdateHostKeys=no` keeps it from
-  writing to `~/.ssh/known_hosts`;
+- `StrictHostKeyChecking=yes` makes ssh itself refuse any key the user did not
+  approve, because `UserKnownHostsFile` lists only the app's file, the user's
+  read-only files and the session's accept-once file. `UpdateHostKeys=no` keeps
+  ssh from writing to `~/.ssh/known_hosts`;
 - `ControlMaster=auto` with a ControlPath in the session's 0700 directory lets the
   user authenticate once, and every later ssh reuses that connection;
 - prompts go to the askpass server through the environment, never a terminal.
