@@ -422,3 +422,45 @@ def test_jump_host_key_checked_first(sshd_server, app_dirs, arun):
         assert not any(pid_alive(pid) for pid in master_pids)
     finally:
         arun(controller.close_all(), timeout=30)
+
+
+def test_key_passphrase_asked_through_askpass(sshd_server, app_dirs, arun, tmp_path):
+    protected = tmp_path / "protected_key"
+    shutil.copy(sshd_server.key_path, protected)
+    protected.chmod(0o600)
+    passphrase = "phrase-" + secrets.token_urlsafe(8)
+    subprocess.run(["ssh-keygen", "-q", "-p", "-N", passphrase, "-f", str(protected)],
+                   check=True, capture_output=True)  # fmt: skip
+    user = FakeUser(password=passphrase)
+    controller = _controller(app_dirs, user)
+    machine = _key_machine(sshd_server).replace(key_path=str(protected))
+    try:
+        session = arun(controller.connect(machine), timeout=CONNECT_TIMEOUT)
+        assert arun(session.call("eval", "'ok'")) == "ok"
+        assert [p.kind for p in user.secret_prompts] == ["passphrase"]
+        assert str(protected) in user.secret_prompts[0].prompt
+        # The null keyring cannot store, so the dialog must not offer it.
+        assert not user.secret_prompts[0].can_remember
+    finally:
+        arun(controller.close_all(), timeout=30)
+
+
+def test_ssh_itself_rejects_unapproved_key(sshd_server, tmp_path):
+    """Even if the app's own check were skipped, ssh refuses a key nobody approved."""
+    from rpyc_explorer.session.askpass import SessionDir
+    from rpyc_explorer.session.ssh import SshCommandError, SshLink
+
+    read_only = tmp_path / "user_known_hosts"
+    read_only.write_text("")
+    directory = SessionDir()
+    try:
+        link = SshLink(_key_machine(sshd_server), directory,
+                       [tmp_path / "app_known_hosts", read_only], {})  # fmt: skip
+        with pytest.raises(SshCommandError) as info:
+            link.open_master(timeout=30)
+        assert "Host key verification failed" in info.value.stderr
+        assert read_only.read_text() == ""
+        assert not (tmp_path / "app_known_hosts").exists()
+        assert link.check_master() is None
+    finally:
+        directory.remove()
