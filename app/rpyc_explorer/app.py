@@ -103,7 +103,9 @@ def create_window(
     if connector is None:
         apply_timeouts(policies.connect_timeout)
         session_connector = SessionConnector(credentials, known_hosts)
-        connector = with_default_python(session_connector.connect, policies.default_python)
+        connector = with_default_python(
+            session_connector.connect, policies.default_python
+        )
     window = MainWindow(
         store,
         connector,
@@ -222,6 +224,14 @@ def run_window(app: Any, theme: Any, window: Any, steps: Any = None) -> list[str
         remove_pane_handler(handler)
 
 
+# NOTE: a closed qasync 0.28 loop keeps Qt timers registered on its internal QObject
+# until each timer fires once more (a cancelled asyncio.sleep(60) leaves one for 60 s).
+# If Python then frees that QObject on a worker thread, Qt cannot unregister the
+# timers and later fires one on freed memory (a segfault in activateTimers). Closed
+# loops are therefore kept alive until the process exits.
+_CLOSED_LOOPS: list[asyncio.AbstractEventLoop] = []
+
+
 def close_loop(loop: asyncio.AbstractEventLoop) -> None:
     """Cancel the loop's pending tasks, wait for them, and close the loop."""
     pending = [task for task in asyncio.all_tasks(loop) if not task.done()]
@@ -232,6 +242,7 @@ def close_loop(loop: asyncio.AbstractEventLoop) -> None:
     loop.run_until_complete(loop.shutdown_asyncgens())
     asyncio.set_event_loop(None)
     loop.close()
+    _CLOSED_LOOPS.append(loop)
 
 
 def run_app(color_scheme: str | None, log_level: str) -> int:

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sys
 from collections.abc import Callable, Coroutine, Iterator
+from pathlib import Path
 from typing import Any
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -21,6 +23,11 @@ import keyring.errors  # noqa: E402
 import pytest  # noqa: E402
 import qasync  # noqa: E402
 from rpyc_explorer.app import close_loop  # noqa: E402
+
+# The throwaway sshd (tests/sshd.py) as a session-scoped fixture; it starts only
+# for the tests that request `sshd_server`.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from sshd import sshd_server  # noqa: E402, F401
 
 ARUN_TIMEOUT = 20.0
 

@@ -143,3 +143,29 @@ def test_machine_dialog_enter_blocked_while_invalid(qtbot):
     dialog = make_dialog(qtbot)
     qtbot.keyClick(dialog.name_edit, Qt.Key.Key_Return)
     assert dialog.isVisible()
+
+
+def test_ssh_import_dialog_lists_hosts(qtbot, tmp_path):
+    from rpyc_explorer.machines.ssh_config import read_ssh_config
+    from rpyc_explorer.views.ssh_import_dialog import SshImportDialog
+
+    config = tmp_path / "config"
+    config.write_text(
+        "Host web\n  HostName web.example\n  User deploy\n"
+        "Host db\n  HostName 10.0.0.9\n  Port 2222\n"
+        "Host *.internal\n  User ops\n"
+    )
+    candidates = read_ssh_config(config)
+    dialog = SshImportDialog(candidates, existing_names={"db"}, source=str(config))
+    qtbot.addWidget(dialog)
+    dialog.show()
+    assert dialog.tree.topLevelItemCount() == 2
+    assert dialog.tree.topLevelItem(0).text(1) == "deploy@web.example:22"
+    assert dialog.tree.topLevelItem(1).checkState(0) == Qt.CheckState.Unchecked
+    assert [m.name for m in dialog.selected()] == ["web"]
+    dialog.none_button.click()
+    assert dialog.selected() == []
+    assert not dialog.ok_button.isEnabled()
+    dialog.all_button.click()
+    assert [m.name for m in dialog.selected()] == ["web", "db"]
+    assert dialog.ok_button.isEnabled()

@@ -318,3 +318,79 @@ def test_window_settings_file_in_config_dir(qtbot, parts, app_dirs):
     path = app_dirs["config"] / window_settings.FILE_NAME
     assert path.is_file()
     assert "geometry" in path.read_text()
+
+
+def test_window_import_ssh_config(qtbot, arun, parts, tmp_path):
+    from rpyc_explorer.views.ssh_import_dialog import SshImportDialog
+
+    config = tmp_path / "ssh_config"
+    config.write_text("Host alpha\n  HostName alpha.example\nHost beta\n  User b\n")
+    window = make_window(qtbot, parts)
+
+    async def scenario():
+        task = window.spawn(window.commands.import_ssh(config))
+        dialog = await wait_for_widget(visible_child(window, SshImportDialog))
+        dialog.tree.topLevelItem(1).setCheckState(0, Qt.CheckState.Unchecked)
+        dialog.ok_button.click()
+        return await task
+
+    added = arun(scenario())
+    assert [m.name for m in added] == ["alpha"]
+    assert [m.name for m in parts["store"].machines()] == ["This computer", "alpha"]
+    assert "alpha.example" in parts["store"].path.read_text()
+
+
+def test_window_keyring_notice_once(qtbot, arun, parts, app_dirs):
+    import keyring.backends.fail
+
+    parts["credentials"] = CredentialStore(backend=keyring.backends.fail.Keyring())
+    window = make_window(qtbot, parts)
+
+    async def open_add_dialog():
+        task = window.spawn(window.commands.add())
+        return task, await wait_for_widget(
+            lambda: (
+                visible_child(window, QMessageBox)()
+                or visible_child(window, MachineDialog)()
+            )
+        )
+
+    async def scenario():
+        task, first = await open_add_dialog()
+        assert isinstance(first, QMessageBox)
+        assert "asked for them on every connection" in first.text()
+        first.button(QMessageBox.StandardButton.Ok).click()
+        dialog = await wait_for_widget(visible_child(window, MachineDialog))
+        dialog.auth_combo.setCurrentIndex(dialog.auth_combo.findData("password"))
+        assert dialog.remember_box.isHidden()
+        assert dialog.notice_label.isVisible()
+        dialog.reject()
+        await task
+        task, second = await open_add_dialog()
+        assert isinstance(second, MachineDialog)
+        second.reject()
+        await task
+
+    arun(scenario())
+
+
+def test_window_restores_open_tabs(qtbot, parts):
+    other = parts["store"].add(Machine.new("other", host="other.example"))
+    parts["settings"].setValue(window_settings.OPEN_TABS, [LOCAL_ID, "gone", other.id])
+    window = make_window(qtbot, parts)
+    assert window.restore_state() == [LOCAL_ID, other.id]
+
+
+def test_window_about_dialog(qtbot, arun, parts):
+    from rpyc_explorer.views.about_dialog import AboutDialog
+
+    window = make_window(qtbot, parts)
+
+    async def scenario():
+        qtbot.keyClick(window, Qt.Key.Key_F1)
+        dialog = await wait_for_widget(visible_child(window, AboutDialog))
+        assert "RPyC Explorer" in dialog.label.text()
+        dialog.reject()
+        await window.wait_idle()
+
+    arun(scenario())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import stat
 import sys
@@ -127,3 +128,37 @@ def test_window_cancel_connect_leaves_no_process(qtbot, arun, window, tmp_path):
     assert window.tabs.count() == 0
     assert window.tabs.session(machine.id) is None
     assert child_pids() - before == set()
+
+
+def test_window_two_machines_at_once(qtbot, arun, window):
+    second = window.store.add(Machine.new("second local", kind="local"))
+    window.stall_monitor.start()
+
+    async def scenario():
+        first_task = window.connect_machine(LOCAL_ID)
+        second_task = window.connect_machine(second.id)
+        assert window.tabs.count() == 2
+        await asyncio.gather(first_task, second_task)
+        sessions = [window.tabs.session(LOCAL_ID), window.tabs.session(second.id)]
+        assert all(s is not None for s in sessions)
+        pids = [server_pid(s) for s in sessions]
+        assert pids[0] != pids[1]
+        assert window.tabs.tabText(1) == "second local"
+        assert window.panel.state(second.id) is ConnectionState.CONNECTED
+
+        await window.reconnect_machine(second.id)
+        reconnected = window.tabs.session(second.id)
+        assert reconnected is not sessions[1]
+        assert sessions[1].is_closed
+        assert server_pid(reconnected) != pids[1]
+        assert not process_alive(pids[1])
+        await window.close_sessions()
+        return [*sessions, reconnected]
+
+    sessions = arun(scenario(), timeout=90)
+    window.stall_monitor.stop()
+    assert all(s.is_closed for s in sessions)
+    assert window.tabs.count() == 0
+    # The worst stall is reported for benchmarks; speed is not asserted here.
+    assert window.stall_monitor.ticks > 0
+    assert window.stall_monitor.worst_ms >= 0

@@ -29,6 +29,7 @@ from rpyc_explorer import icons
 from rpyc_explorer.machines.credentials import CredentialStore
 from rpyc_explorer.machines.known_hosts import KnownHosts
 from rpyc_explorer.machines.store import MachineStore, UnknownMachineError
+from rpyc_explorer.stall_monitor import StallMonitor
 from rpyc_explorer.views import window_settings
 from rpyc_explorer.views.about_dialog import AboutDialog
 from rpyc_explorer.views.actions import WindowActions
@@ -87,6 +88,8 @@ class MainWindow(QMainWindow):
         self.cleanup_problems: list[str] = []
         # Set by create_window: the SessionConnector, closed with the window.
         self.session_connector: Any = None
+        # Idle until a test or benchmark starts it; it wakes the loop every 10 ms.
+        self.stall_monitor = StallMonitor(parent=self)
         self._tasks: set[asyncio.Task] = set()
         self._closing: asyncio.Task | None = None
         self._closed_cleanly = False

@@ -1,0 +1,169 @@
+"""The window against the throwaway sshd: host-key, changed-key and password dialogs.
+
+Each test connects through the real window, answers the real dialogs the way a user
+would, and checks what the window shows and what ends up on disk.
+"""
+
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+from conftest import visible_child, wait_for_widget
+from cryptography.hazmat.primitives.asymmetric import ed25519
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QMessageBox
+from rpyc_explorer.app import create_window
+from rpyc_explorer.icons import ConnectionState
+from rpyc_explorer.machines.credentials import SERVICE_NAME, CredentialStore
+from rpyc_explorer.machines.known_hosts import KnownHosts
+from rpyc_explorer.machines.record import Machine
+from rpyc_explorer.machines.store import MachineStore
+from rpyc_explorer.views import window_settings
+from rpyc_explorer.views.host_key_dialog import ChangedHostKeyDialog, HostKeyDialog
+from rpyc_explorer.views.password_dialog import PasswordDialog
+from rpyc_explorer.views.session_tabs import TabState
+
+pytestmark = pytest.mark.ssh
+CONNECT_TIMEOUT = 90
+
+
+@pytest.fixture
+def window(qtbot, app_dirs, memory_keyring):
+    window = create_window(
+        store=MachineStore(app_dirs["config"]),
+        credentials=CredentialStore(backend=memory_keyring),
+        known_hosts=KnownHosts(app_dirs["data"] / "known_hosts", read_only_files=[]),
+        settings=window_settings.open_settings(app_dirs["config"]),
+    )
+    qtbot.addWidget(window)
+    window.show()
+    qtbot.waitExposed(window)
+    return window
+
+
+def fingerprint_of(known_hosts: str) -> str:
+    listing = subprocess.run(
+        ["ssh-keygen", "-lf", known_hosts], capture_output=True, text=True, check=True
+    ).stdout
+    return listing.split()[1]
+
+
+def key_machine(server) -> Machine:
+    return Machine.new(
+        "loopback key", host=server.host, port=server.port, user=server.user,
+        auth="key", key_path=server.key_path,
+    )  # fmt: skip
+
+
+def test_window_ssh_host_key_accept_and_save(
+    qtbot, arun, window, sshd_server, app_dirs
+):
+    machine = window.store.add(key_machine(sshd_server))
+
+    async def scenario():
+        task = window.connect_machine(machine.id)
+        dialog = await wait_for_widget(visible_child(window, HostKeyDialog), timeout=60)
+        assert dialog.fingerprint_label.text() == fingerprint_of(
+            sshd_server.known_hosts
+        )
+        assert dialog.cancel_button.isDefault()
+        dialog.accept_save_button.click()
+        await task
+        assert window.tabs.state(machine.id) is TabState.CONNECTED
+        assert window.panel.state(machine.id) is ConnectionState.CONNECTED
+        session = window.tabs.session(machine.id)
+        await window.disconnect_machine(machine.id)
+        return session
+
+    session = arun(scenario(), timeout=CONNECT_TIMEOUT)
+    assert session.is_closed
+    assert session.cleanup_problems == []
+    saved = (app_dirs["data"] / "known_hosts").read_text()
+    assert saved.startswith(f"[127.0.0.1]:{sshd_server.port} ssh-ed25519 ")
+
+
+def test_window_ssh_host_key_cancel_fails_tab(
+    qtbot, arun, window, sshd_server, app_dirs
+):
+    machine = window.store.add(key_machine(sshd_server))
+
+    async def scenario():
+        task = window.connect_machine(machine.id)
+        dialog = await wait_for_widget(visible_child(window, HostKeyDialog), timeout=60)
+        qtbot.keyClick(dialog, Qt.Key.Key_Return)
+        await task
+
+    arun(scenario(), timeout=CONNECT_TIMEOUT)
+    assert window.tabs.state(machine.id) is TabState.FAILED
+    assert window.tabs.progress_panel(machine.id).error_frame.isVisible()
+    assert not (app_dirs["data"] / "known_hosts").exists()
+
+
+def test_window_ssh_changed_key_then_forget(qtbot, arun, window, sshd_server, app_dirs):
+    public = ed25519.Ed25519PrivateKey.generate().public_key()
+    old_line = public.public_bytes(Encoding.OpenSSH, PublicFormat.OpenSSH).decode()
+    known_hosts = app_dirs["data"] / "known_hosts"
+    known_hosts.write_text(f"[127.0.0.1]:{sshd_server.port} {old_line}\n")
+    machine = window.store.add(key_machine(sshd_server))
+
+    async def scenario():
+        task = window.connect_machine(machine.id)
+        dialog = await wait_for_widget(
+            visible_child(window, ChangedHostKeyDialog), timeout=60
+        )
+        await task
+        assert window.tabs.state(machine.id) is TabState.FAILED
+        labels = [b.text().lower() for b in dialog.buttons.buttons()]
+        assert not any("accept" in label for label in labels)
+        assert dialog.new_label.text() == fingerprint_of(sshd_server.known_hosts)
+        assert "SHA256:" in dialog.old_label.text()
+        dialog.reject()
+
+        window.panel.select_machine(machine.id)
+        assert window.actions.forget_host_key.isEnabled()
+        window.actions.forget_host_key.trigger()
+        box = await wait_for_widget(visible_child(window, QMessageBox))
+        box.button(QMessageBox.StandardButton.Yes).click()
+        done = await wait_for_widget(
+            lambda: next((b for b in window.findChildren(QMessageBox)
+                          if b.isVisible() and "Removed" in b.text()), None)
+        )  # fmt: skip
+        assert "Removed 1" in done.text()
+        done.button(QMessageBox.StandardButton.Ok).click()
+        await window.wait_idle()
+
+    arun(scenario(), timeout=CONNECT_TIMEOUT)
+    assert old_line.split()[1] not in known_hosts.read_text()
+
+
+def test_window_ssh_password_dialog(qtbot, arun, window, sshd_server, memory_keyring):
+    if sshd_server.password is None:
+        pytest.skip("password login needs the tests to run as root")
+    machine = window.store.add(Machine.new(
+        "loopback password", host=sshd_server.host, port=sshd_server.port,
+        user=sshd_server.user, auth="password",
+    ))  # fmt: skip
+
+    async def scenario():
+        task = window.connect_machine(machine.id)
+        host_dialog = await wait_for_widget(
+            visible_child(window, HostKeyDialog), timeout=60
+        )
+        host_dialog.accept_once_button.click()
+        dialog = await wait_for_widget(
+            visible_child(window, PasswordDialog), timeout=60
+        )
+        assert "password" in dialog.prompt_label.text().lower()
+        assert not dialog.remember_box.isHidden()
+        qtbot.keyClicks(dialog.secret_edit, sshd_server.password)
+        dialog.remember_box.setChecked(True)
+        dialog.buttons.button(dialog.buttons.StandardButton.Ok).click()
+        await task
+        assert window.tabs.state(machine.id) is TabState.CONNECTED
+        await window.disconnect_machine(machine.id)
+
+    arun(scenario(), timeout=CONNECT_TIMEOUT)
+    stored = memory_keyring.entries.get((SERVICE_NAME, f"{machine.id}/password"))
+    assert stored == sshd_server.password
