@@ -147,3 +147,22 @@ def test_rpyc_tls_server_with_client_certificate(controller, arun, tls_files):
         assert "TLS handshake with 127.0.0.1" in str(info.value)
     finally:
         server.close()
+
+
+def test_cancelling_caller_cancels_attempt(controller, qloop, arun):
+    import asyncio
+
+    seen: list[str] = []
+    controller.phase_changed.connect(lambda mid, phase, fraction, detail: seen.append(phase))
+
+    async def start_then_cancel() -> None:
+        caller = asyncio.ensure_future(controller.connect(Machine.this_computer()))
+        while Phase.FINDING_PYTHON.value not in seen:
+            await asyncio.sleep(0.01)
+        caller.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await caller
+
+    arun(start_then_cancel(), timeout=60)
+    assert not controller.is_connecting("local")
+    assert controller.sessions == {}

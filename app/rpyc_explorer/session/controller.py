@@ -97,7 +97,8 @@ class SessionController(QObject):
         """Connect (and deploy to) `machine`; return its session.
 
         A second call while one runs waits for the same attempt; a call for a
-        connected machine returns its session.
+        connected machine returns its session. Cancelling the caller cancels the
+        attempt (for every caller waiting on it) and waits for its cleanup.
 
         Raises:
             SessionError: a phase failed; the message states which, why and what
@@ -112,7 +113,14 @@ class SessionController(QObject):
             task = asyncio.ensure_future(self._connect(machine))
             self._tasks[machine.id] = task
             task.add_done_callback(lambda _: self._tasks.pop(machine.id, None))
-        return await asyncio.shield(task)
+        try:
+            return await asyncio.shield(task)
+        except asyncio.CancelledError:
+            # The caller was cancelled: cancel the attempt too, and return only
+            # once its cleanup has run, so "cancelled" also means "cleaned up".
+            task.cancel()
+            await asyncio.wait([task], timeout=CANCEL_WAIT_SECONDS + CLOSE_TIMEOUT_SECONDS)
+            raise
 
     def cancel(self, machine_id: str) -> bool:
         """Cancel a running connect; return False when none runs."""
