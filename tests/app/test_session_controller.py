@@ -166,3 +166,10 @@ def test_cancelling_caller_cancels_attempt(controller, qloop, arun):
     arun(start_then_cancel(), timeout=60)
     assert not controller.is_connecting("local")
     assert controller.sessions == {}
+
+
+def test_connect_again_after_close_all(controller, arun):
+    arun(controller.connect(Machine.this_computer()), timeout=60)
+    assert arun(controller.close_all(), timeout=30) == {}
+    session = arun(controller.connect(Machine.this_computer()), timeout=60)
+    assert session.kind == "explorer"

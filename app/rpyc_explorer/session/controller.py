@@ -82,9 +82,8 @@ class SessionController(QObject):
         self.service = service
         self.sessions: dict[str, RemoteSession] = {}
         self._tasks: dict[str, asyncio.Task[RemoteSession]] = {}
-        self._executor = concurrent.futures.ThreadPoolExecutor(
-            max_workers=8, thread_name_prefix="session-controller"
-        )
+        self._executor = _new_executor()
+        self._executor_closed = False
         self._loop: asyncio.AbstractEventLoop | None = None
 
     # -- public API ------------------------------------------------------------------
@@ -110,6 +109,8 @@ class SessionController(QObject):
         task = self._tasks.get(machine.id)
         if task is None:
             self._loop = asyncio.get_running_loop()
+            if self._executor_closed:
+                self._executor, self._executor_closed = _new_executor(), False
             task = asyncio.ensure_future(self._connect(machine))
             self._tasks[machine.id] = task
             task.add_done_callback(lambda _: self._tasks.pop(machine.id, None))
@@ -163,6 +164,7 @@ class SessionController(QObject):
             elif result:
                 problems[machine_id] = list(result)
         self._executor.shutdown(wait=False)
+        self._executor_closed = True
         return problems
 
     def forget_host_key(self, host: str, port: int) -> ForgetResult:
@@ -304,3 +306,9 @@ class SessionController(QObject):
             except (concurrent.futures.CancelledError, Exception):  # noqa: BLE001
                 attempt.log.warning("the password prompt failed or was closed")
                 return None
+
+
+def _new_executor() -> concurrent.futures.ThreadPoolExecutor:
+    return concurrent.futures.ThreadPoolExecutor(
+        max_workers=8, thread_name_prefix="session-controller"
+    )

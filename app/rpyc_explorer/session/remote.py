@@ -97,6 +97,8 @@ class RemoteSession(QObject):
         """The netref of the remote service root."""
         return self.conn.root
 
+    # NOTE: a lost connection is noticed on the next call or run; nothing polls
+    # the connection while the session is idle.
     @property
     def is_closed(self) -> bool:
         """True once `close()` ran or the connection was lost."""
