@@ -2,10 +2,10 @@
 
 `start_sshd()` runs Debian's ``/usr/sbin/sshd -D -e -f <own config>`` on a free port with
 its own host key, a throwaway user key and, when the tests run as root, a dedicated login
-user (``rpyc-explorer-test``) with a random password. Nothing outside its temporary
-directory is touched, apart from creating that user and its password file
-(``/run/rpyc-explorer-test.password``, root only) once, and ``/run/sshd`` (the
-privilege-separation directory sshd requires). As a non-root user the server can only
+user (``rpyc-explorer-test`` by default) with a random password. Nothing outside its
+temporary directory is touched, apart from creating that user and its password file
+(``/run/<user>.password``, root only) once, and ``/run/sshd`` (the privilege-separation
+directory sshd requires). As a non-root user the server can only
 log in that same user, and password login is unavailable.
 
 Use from a conftest::
@@ -38,7 +38,7 @@ from typing import Any, Iterator, Sequence
 
 SSHD = "/usr/sbin/sshd"
 TEST_USER = "rpyc-explorer-test"
-PASSWORD_FILE = "/run/rpyc-explorer-test.password"
+PASSWORD_FILE = "/run/{user}.password"
 START_TIMEOUT = 10.0
 
 
@@ -171,7 +171,7 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
-def _ensure_test_user() -> tuple:
+def _ensure_test_user(user: str) -> tuple:
     """Create the dedicated login user if missing; return its entry and password.
 
     The password is random, set once through chpasswd (on stdin, so it is on no command
@@ -179,23 +179,24 @@ def _ensure_test_user() -> tuple:
     instead of resetting each other's.
     """
     try:
-        entry = pwd.getpwnam(TEST_USER)
+        entry = pwd.getpwnam(user)
     except KeyError:
         subprocess.run(
-            ["useradd", "-m", "-s", "/bin/sh", TEST_USER],
+            ["useradd", "-m", "-s", "/bin/sh", user],
             check=True,
             capture_output=True,
         )
-        entry = pwd.getpwnam(TEST_USER)
+        entry = pwd.getpwnam(user)
+    password_file = PASSWORD_FILE.format(user=user)
     try:
-        descriptor = os.open(PASSWORD_FILE, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        descriptor = os.open(password_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
-        with open(PASSWORD_FILE) as stored:
+        with open(password_file) as stored:
             return entry, stored.read().strip()
     password = secrets.token_urlsafe(18)
     subprocess.run(
         ["chpasswd"],
-        input=f"{TEST_USER}:{password}\n",
+        input=f"{user}:{password}\n",
         text=True,
         check=True,
         capture_output=True,
@@ -258,15 +259,17 @@ def _wait_listening(process: subprocess.Popen, port: int) -> None:
     raise RuntimeError(f"sshd did not listen on 127.0.0.1:{port} in {START_TIMEOUT}s")
 
 
-def start_sshd(extra_config: Sequence[str] = ()) -> SshServer:
+def start_sshd(extra_config: Sequence[str] = (), user: str = TEST_USER) -> SshServer:
     """Start a throwaway sshd on 127.0.0.1 and return its handle; call ``stop()``.
 
     ``extra_config`` lines are appended to its sshd_config (e.g. a ``ForceCommand``).
+    As root, ``user`` is the login user, created if missing; a test that must be the
+    only one acting as its user (to count that user's files) passes its own name.
     """
     as_root = os.geteuid() == 0
     password = None
     if as_root:
-        entry, password = _ensure_test_user()
+        entry, password = _ensure_test_user(user)
         os.makedirs("/run/sshd", mode=0o755, exist_ok=True)
     else:
         entry = pwd.getpwuid(os.geteuid())

@@ -532,8 +532,10 @@ class DeployedServer:
         if clean_exit or self.remote_pid is None:
             # sshd sends the exit status only after the server process has ended.
             return ()
-        if transport.remote_pid_gone(
+        gone = transport.remote_pid_gone(
             self.remote_pid, wait=0 if timed_out else CLOSE_WAIT
-        ):
+        )
+        if gone:
             return ()
-        return (Leftover(self.alias, "remote-process", pid=self.remote_pid),)
+        kind = "remote-process" if gone is False else "unverified-remote-process"
+        return (Leftover(self.alias, kind, pid=self.remote_pid),)

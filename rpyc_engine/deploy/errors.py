@@ -29,8 +29,10 @@ STDERR_LINE_WIDTH = 300
 class Leftover:
     """Something a deployment may have left running or on disk after ``close()``.
 
-    ``kind`` is ``"remote-process"``, ``"local-process"`` or ``"path"``; ``pid`` is set for
-    processes, ``path`` for files and directories.
+    ``kind`` is ``"remote-process"``, ``"unverified-remote-process"`` (the check could
+    not run, so the process may or may not be gone), ``"local-process"`` or ``"path"``.
+    ``pid`` is set for processes, ``path`` for files and directories. The deploy writes
+    no file, so ``"path"`` is only reported by callers that add their own checks.
     """
 
     host: str

@@ -66,17 +66,21 @@ class Transport(abc.ABC):
     def run_check(self, command: str, timeout: float) -> Optional[int]:
         """Run a short shell ``command`` on the target; return its status or None."""
 
-    def remote_pid_gone(self, pid: int, wait: float) -> bool:
-        """Return True once ``pid`` no longer runs on the target, checking up to ``wait`` s.
+    def remote_pid_gone(self, pid: int, wait: float) -> Optional[bool]:
+        """Return whether ``pid`` has ended on the target, checking for up to ``wait`` s.
 
-        Runs ``kill -0`` in a loop over a new exec; a failed check counts as running.
+        Runs ``kill -0`` in a loop over a new exec. Returns None when the check itself
+        failed (the host is unreachable, for example), so nothing is known.
         """
         rounds = int(wait / 0.2)
         script = (
             f"i=0; while kill -0 {int(pid)} 2>/dev/null; do "
             f'[ "$i" -ge {rounds} ] && exit 1; i=$((i+1)); sleep 0.2; done; exit 0'
         )
-        return self.run_check(script, timeout=wait + 10) == 0
+        status = self.run_check(script, timeout=wait + 10)
+        if status in (0, 1):
+            return status == 0
+        return None
 
     def stderr_lines(self) -> List[str]:
         """Return the remote stderr lines kept so far (the last `STDERR_KEEP`)."""

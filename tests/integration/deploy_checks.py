@@ -8,6 +8,9 @@ from typing import Iterable, List, Set
 
 TCP_LISTEN = "0A"
 UNIX_ACCEPTING = 0x10000  # __SO_ACCEPTCON in /proc/net/unix flags: a listening socket
+SCRATCH_ROOTS = ("/tmp", "/var/tmp", "/dev/shm")
+# The payload magic, part of the bootstrap text on every deploy command line.
+DEPLOY_MARKER = b"rpyc-deploy/1"
 
 
 def socket_inodes(pid: int) -> Set[int]:
@@ -106,14 +109,13 @@ def deploy_processes(uid: int) -> Set[int]:
             if os.stat(f"/proc/{entry}").st_uid != uid:
                 continue
             with open(f"/proc/{entry}/cmdline", "rb") as cmdline:
-                if b"rpyc-deploy" in cmdline.read():
+                if DEPLOY_MARKER in cmdline.read():
                     found.add(int(entry))
         except OSError:
             continue
     return found
 
 
-SCRATCH_ROOTS = ("/tmp", "/var/tmp", "/dev/shm")
 
 
 def files_owned_by(uid: int, roots: Iterable[str]) -> Set[str]:

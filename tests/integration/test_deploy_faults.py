@@ -105,9 +105,10 @@ def test_start_timeout_kills_child(tmp_path):
 
 @pytest.mark.ssh
 @pytest.mark.parametrize("phase", ["uploading", "starting", "handshake"])
-def test_cancel_half_way_leaves_nothing(machine, sshd_server, phase):
+def test_cancel_half_way_leaves_nothing(private_sshd, phase):
     """A deploy cancelled in each phase raises DeployCancelled and leaves no process."""
-    before_remote = deploy_processes(sshd_server.uid)
+    machine = private_sshd.ssh_machine()
+    before_remote = deploy_processes(private_sshd.uid)
     before_local = _ssh_children()
     cancel = threading.Event()
     details = []
@@ -117,11 +118,14 @@ def test_cancel_half_way_leaves_nothing(machine, sshd_server, phase):
             details.append(detail)
             cancel.set()
 
-    with pytest.raises(DeployCancelled) as raised:
-        DeployedServer(machine, progress=progress, cancel_event=cancel)
+    try:
+        with pytest.raises(DeployCancelled) as raised:
+            DeployedServer(machine, progress=progress, cancel_event=cancel)
+    finally:
+        machine.close()
     assert raised.value.phase == phase
     assert _ssh_children() - before_local == set()
-    assert deploy_processes(sshd_server.uid) == before_remote
+    assert deploy_processes(private_sshd.uid) == before_remote
     if phase == "handshake":
         remote_pid = int(re.search(r"pid (\d+)", details[0]).group(1))
         assert process_gone(remote_pid, within=0)

@@ -82,20 +82,25 @@ def test_no_listener_while_deployed(deployed, sshd_server):
     assert tcp_listeners_of_uid(sshd_server.uid) == []
 
 
-def test_nothing_written_and_gone_after_close(machine, sshd_server):
+def test_nothing_written_and_gone_after_close(private_sshd):
     """The deploy writes no file, and the server process ends when close() returns."""
-    roots = _scratch_roots(sshd_server.uid)
-    before = files_owned_by(sshd_server.uid, roots)
-    server = DeployedServer(machine)
-    conn = server.classic_connect()
-    assert conn.modules.os.getcwd()
-    during = files_owned_by(sshd_server.uid, roots)
-    pid = server.remote_pid
-    local_pid = server.local_pid
-    leftovers = server.close()
+    uid = private_sshd.uid
+    roots = _scratch_roots(uid)
+    before = files_owned_by(uid, roots)
+    machine = private_sshd.ssh_machine()
+    try:
+        server = DeployedServer(machine)
+        conn = server.classic_connect()
+        assert conn.modules.os.getuid() == uid
+        during = files_owned_by(uid, roots)
+        pid = server.remote_pid
+        local_pid = server.local_pid
+        leftovers = server.close()
+    finally:
+        machine.close()
     assert leftovers == ()
     assert during == before
-    assert files_owned_by(sshd_server.uid, roots) == before
+    assert files_owned_by(uid, roots) == before
     assert process_gone(pid, within=0.5)
     assert process_gone(local_pid, within=0.5)
 
