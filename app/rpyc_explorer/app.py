@@ -120,9 +120,7 @@ def create_window(
         window.session_connector = session_connector
     window.policies = policies
     window.site_problems = [*site.problems, *settings_problems]
-    if not policies.allow_user_machines:
-        window.actions.new_machine.setEnabled(False)
-        window.actions.import_ssh.setEnabled(False)
+    window.update_actions()
     return window
 
 

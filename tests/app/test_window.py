@@ -394,3 +394,37 @@ def test_window_about_dialog(qtbot, arun, parts):
         await window.wait_idle()
 
     arun(scenario())
+
+
+def test_window_double_click_connects(qtbot, arun, parts):
+    window = make_window(qtbot, parts, connector=fake_connector, tab_factory=label_tab)
+
+    async def scenario():
+        item = window.panel.machine_item(LOCAL_ID)
+        rect = window.panel.visualItemRect(item)
+        # Item views act on a double-click only after the press that selects the item.
+        qtbot.mouseClick(
+            window.panel.viewport(), Qt.MouseButton.LeftButton, pos=rect.center()
+        )
+        qtbot.mouseDClick(
+            window.panel.viewport(), Qt.MouseButton.LeftButton, pos=rect.center()
+        )
+        await wait_for_widget(lambda: window.tabs.state(LOCAL_ID) is TabState.CONNECTED)
+        await window.close_sessions()
+
+    arun(scenario())
+    assert window.tabs.count() == 0
+
+
+def test_window_policy_blocks_user_machines(qtbot, parts):
+    from rpyc_explorer.machines.site_config import Policies
+
+    machine = parts["store"].add(Machine.new("web", host="web.example"))
+    window = make_window(qtbot, parts)
+    window.policies = Policies(allow_user_machines=False)
+    window.panel.select_machine(machine.id)
+    window.update_actions()
+    assert not window.actions.new_machine.isEnabled()
+    assert not window.actions.import_ssh.isEnabled()
+    assert not window.actions.clone_machine.isEnabled()
+    assert window.actions.connect.isEnabled()

@@ -88,6 +88,8 @@ class MainWindow(QMainWindow):
         self.cleanup_problems: list[str] = []
         # Set by create_window: the SessionConnector, closed with the window.
         self.session_connector: Any = None
+        # Set by create_window: the site's policies (None means no restrictions).
+        self.policies: Any = None
         # Idle until a test or benchmark starts it; it wakes the loop every 10 ms.
         self.stall_monitor = StallMonitor(parent=self)
         self._tasks: set[asyncio.Task] = set()
@@ -103,7 +105,7 @@ class MainWindow(QMainWindow):
         self._connect_signals()
         self.panel.set_machines(store.machines())
         store.add_listener(self._on_store_changed)
-        self._update_actions()
+        self.update_actions()
 
     # -- building ----------------------------------------------------------------------
 
@@ -210,10 +212,10 @@ class MainWindow(QMainWindow):
         a.quit.triggered.connect(self.close)
 
         self.panel.activated_machine.connect(self.connect_machine)
-        self.panel.current_machine_changed.connect(lambda _id: self._update_actions())
+        self.panel.current_machine_changed.connect(lambda _id: self.update_actions())
         self.panel.context_menu_requested.connect(self._show_context_menu)
         self.tabs.state_changed.connect(self._on_state_changed)
-        self.tabs.currentChanged.connect(lambda _index: self._update_actions())
+        self.tabs.currentChanged.connect(lambda _index: self.update_actions())
         self.tabs.show_log_requested.connect(self.show_log)
 
     # -- tasks -------------------------------------------------------------------------
@@ -271,7 +273,7 @@ class MainWindow(QMainWindow):
             return None
         self.log_pane.register_machine(machine.name, machine.name)
         task = self.tabs.open_machine(machine)
-        self._update_actions()
+        self.update_actions()
         return task
 
     async def disconnect_machine(self, machine_id: str) -> list[str]:
@@ -329,7 +331,7 @@ class MainWindow(QMainWindow):
 
     def _on_store_changed(self) -> None:
         self.panel.set_machines(self.store.machines())
-        self._update_actions()
+        self.update_actions()
 
     def _on_state_changed(self, machine_id: str, state: str) -> None:
         self.panel.set_state(machine_id, state)
@@ -342,9 +344,10 @@ class MainWindow(QMainWindow):
             if self.tabs.state(m) is TabState.CONNECTED
         )
         self.statusBar().showMessage(f"{connected} machine(s) connected")
-        self._update_actions()
+        self.update_actions()
 
-    def _update_actions(self) -> None:
+    def update_actions(self) -> None:
+        """Enable the actions that fit the selection, the current tab and the policies."""
         a = self.actions
         machine_id = self.panel.current_machine_id()
         machine = None
@@ -356,7 +359,12 @@ class MainWindow(QMainWindow):
         has_tab = machine is not None and self.tabs.state(machine.id) is not None
         a.edit_machine.setEnabled(machine is not None and machine.editable)
         a.delete_machine.setEnabled(machine is not None and machine.editable)
-        a.clone_machine.setEnabled(machine is not None and not machine.is_builtin)
+        may_add = self.policies is None or self.policies.allow_user_machines
+        a.new_machine.setEnabled(may_add)
+        a.import_ssh.setEnabled(may_add)
+        a.clone_machine.setEnabled(
+            may_add and machine is not None and not machine.is_builtin
+        )
         a.forget_host_key.setEnabled(machine is not None and machine.kind == "ssh")
         a.connect.setEnabled(machine is not None)
         a.disconnect.setEnabled(has_tab)
