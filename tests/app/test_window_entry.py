@@ -9,7 +9,6 @@ import sys
 import threading
 
 import pytest
-
 from rpyc_explorer.app import install_pane_handler, remove_pane_handler
 from rpyc_explorer.views.about_dialog import app_version
 from rpyc_explorer.widgets.log_pane import LogPane
