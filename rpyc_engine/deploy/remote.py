@@ -17,13 +17,14 @@ CPython 3.8 and newer and import only the standard library and the engine.
 from __future__ import annotations
 
 import importlib
+import io
 import logging
 import os
 import socket
 import sys
 import threading
 import time
-from typing import Any, BinaryIO, Dict
+from typing import Any, Dict
 
 from rpyc_engine.deploy import mux
 
@@ -54,7 +55,7 @@ def resolve_service(name: str) -> Any:
 class _Server:
     """State of one deployed server process."""
 
-    def __init__(self, reader: BinaryIO, out_fd: int, config: Dict[str, Any]) -> None:
+    def __init__(self, reader: io.BufferedReader, out_fd: int, config: Dict[str, Any]) -> None:
         self.service = resolve_service(config["service"])
         self.heartbeat = float(config.get("heartbeat") or 0)
         self.misses = int(config.get("misses") or 4)
@@ -137,7 +138,7 @@ def _start_thread(target: Any, name: str) -> None:
     thread.start()
 
 
-def main(reader: BinaryIO, out_fd: int, config: Dict[str, Any]) -> None:
+def main(reader: io.BufferedReader, out_fd: int, config: Dict[str, Any]) -> None:
     """Serve until the client goes away, then end the process.
 
     Args:
