@@ -567,3 +567,54 @@ def test_serve_threaded_handles_requests_in_parallel():
         client.close()
         thread.join(20)
     assert not thread.is_alive()
+
+
+def test_reply_behind_slow_request_not_stalled():
+    """A reply read together with a slow request is dispatched by another thread."""
+    from rpyc_engine.protocol import wire
+    from rpyc_engine.protocol.framing import FrameDecoder, encode_frame
+    from rpyc_engine.protocol.messages import decode_message, encode_reply, encode_request
+
+    release = threading.Event()
+
+    class Blocking(Service):
+        def exposed_block(self):
+            return release.wait(20)
+
+    ours, theirs = socket.socketpair()
+    theirs.settimeout(10)
+    conn = connect_socket(ours, Blocking)
+    decoder = FrameDecoder()
+    inbox = []
+
+    def receive():
+        while not inbox:
+            inbox.extend(decoder.feed(theirs.recv(65536)))
+        return decode_message(inbox.pop(0))
+
+    ping_a = threading.Thread(target=conn.sync_request, args=(wire.HANDLE_PING, "a"))
+    ping_a.start()
+    try:
+        assert receive()[:2] == (wire.MSG_REQUEST, 0)
+        theirs.sendall(encode_frame(encode_request(0, wire.HANDLE_GETROOT, (1, ()))))
+        msg_type, _, (label, root_id_pack) = receive()
+        assert (msg_type, label) == (wire.MSG_REPLY, wire.LABEL_REMOTE_REF)
+        result_b = conn.async_request(wire.HANDLE_PING, "b")
+        assert receive()[:2] == (wire.MSG_REQUEST, 1)
+        # One write: a request whose handler blocks, then the reply to "b".
+        slow = encode_request(
+            1,
+            wire.HANDLE_CALLATTR,
+            (2, ((3, root_id_pack), (1, "block"), (1, ()), (1, ()))),
+        )
+        theirs.sendall(encode_frame(slow) + encode_frame(encode_reply(1, (1, "b"))))
+        result_b.wait(10)
+        assert result_b.value == "b"
+    finally:
+        release.set()
+    assert receive() == (wire.MSG_REPLY, 1, (1, True))
+    theirs.sendall(encode_frame(encode_reply(0, (1, "a"))))
+    ping_a.join(10)
+    assert not ping_a.is_alive()
+    conn.close()
+    theirs.close()
