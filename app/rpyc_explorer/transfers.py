@@ -127,7 +127,9 @@ class TransferQueue(QObject):
                 self._finish(transfer, "cancelled")
                 raise
             except Exception as exc:
-                log.warning("%s of %s failed: %s", transfer.direction, transfer.target, exc)
+                log.warning(
+                    "%s of %s failed: %s", transfer.direction, transfer.target, exc
+                )
                 self._finish(transfer, "failed", str(exc))
 
     async def _run_one(self, transfer: Transfer) -> None:
@@ -153,7 +155,9 @@ class TransferQueue(QObject):
     async def _choose(self, transfer: Transfer) -> str:
         choice = await self.resolve_conflict(transfer)
         if choice not in CONFLICT_CHOICES:
-            raise ValueError(f"conflict choice {choice!r} is not one of {CONFLICT_CHOICES}")
+            raise ValueError(
+                f"conflict choice {choice!r} is not one of {CONFLICT_CHOICES}"
+            )
         return choice
 
     # -- upload -----------------------------------------------------------------
@@ -168,11 +172,15 @@ class TransferQueue(QObject):
                 self._finish(transfer, "skipped")
                 return
             if choice == "rename":
-                transfer.remote_path = await self.session.call("unique_name", transfer.remote_path)
+                transfer.remote_path = await self.session.call(
+                    "unique_name", transfer.remote_path
+                )
             overwrite = choice == "overwrite"
         upload_id, error = await self.session.call("upload_open", transfer.remote_path)
         if error is not None:
-            raise OSError(f"cannot upload to {transfer.remote_path}: {error[1]} ({error[0]})")
+            raise OSError(
+                f"cannot upload to {transfer.remote_path}: {error[1]} ({error[0]})"
+            )
         try:
             await self._send_chunks(transfer, upload_id)
             self._check_cancel(transfer)
@@ -181,7 +189,9 @@ class TransferQueue(QObject):
             await _quietly(self.session.call("upload_abort", upload_id))
             raise
         if error is not None:
-            raise OSError(f"cannot finish {transfer.remote_path}: {error[1]} ({error[0]})")
+            raise OSError(
+                f"cannot finish {transfer.remote_path}: {error[1]} ({error[0]})"
+            )
         self._finish(transfer, "done")
 
     async def _send_chunks(self, transfer: Transfer, upload_id: str) -> None:
@@ -192,9 +202,13 @@ class TransferQueue(QObject):
                 data = await loop.run_in_executor(None, handle.read, CHUNK_SIZE)
                 if not data:
                     return
-                error = await self.session.call("upload_write", upload_id, transfer.done, data)
+                error = await self.session.call(
+                    "upload_write", upload_id, transfer.done, data
+                )
                 if error is not None:
-                    raise OSError(f"writing {transfer.remote_path} failed: {error[1]} ({error[0]})")
+                    raise OSError(
+                        f"writing {transfer.remote_path} failed: {error[1]} ({error[0]})"
+                    )
                 transfer.done += len(data)
                 self.changed.emit(transfer)
 
@@ -209,7 +223,9 @@ class TransferQueue(QObject):
             if choice == "rename":
                 transfer.local_path = local_unique_name(transfer.local_path)
         directory, name = os.path.split(transfer.local_path)
-        fd, temp = tempfile.mkstemp(prefix=f".{name}.", suffix=".part", dir=directory or ".")
+        fd, temp = tempfile.mkstemp(
+            prefix=f".{name}.", suffix=".part", dir=directory or "."
+        )
         try:
             with os.fdopen(fd, "wb") as handle:
                 await self._receive_chunks(transfer, handle)
@@ -230,7 +246,9 @@ class TransferQueue(QObject):
                 "read_range", transfer.remote_path, transfer.done, CHUNK_SIZE
             )
             if error is not None:
-                raise OSError(f"cannot read {transfer.remote_path}: {error[1]} ({error[0]})")
+                raise OSError(
+                    f"cannot read {transfer.remote_path}: {error[1]} ({error[0]})"
+                )
             transfer.size = size
             if not data:
                 return

@@ -31,7 +31,7 @@ MAX_POLL_WAIT = 5.0
 
 
 class _Run:
-    """State of one run; ``chunks`` holds ``(stream, text)`` not yet polled."""
+    """State of one run. ``chunks`` contains the ``(stream, text)`` pairs not yet polled."""
 
     def __init__(self, run_id: int) -> None:
         self.run_id = run_id
@@ -72,7 +72,9 @@ class _ThreadRouter:
     def write(self, text: str) -> int:
         run = self._routes.get(threading.get_ident())
         if run is None:
-            return self._original.write(text) if self._original is not None else len(text)
+            return (
+                self._original.write(text) if self._original is not None else len(text)
+            )
         run.write(self._stream, str(text))
         return len(text)
 
@@ -153,7 +155,9 @@ class Console:
                 self.namespace["_"] = result
                 text = repr(result)
                 if len(text) > RESULT_LIMIT:
-                    text = text[:RESULT_LIMIT] + "\n[… %d more characters not shown]" % (
+                    text = text[
+                        :RESULT_LIMIT
+                    ] + "\n[… %d more characters not shown]" % (
                         len(text) - RESULT_LIMIT
                     )
                 run.result = text
@@ -188,7 +192,7 @@ class Console:
         with self._lock:
             run = self._runs.get(run_id)
         if run is None:
-            raise KeyError("no console run with id %r" % (run_id,))
+            raise KeyError(f"no console run with id {run_id!r}")
         wait = max(0.0, min(float(wait), MAX_POLL_WAIT))
         with run.condition:
             if not run.chunks and not run.done:

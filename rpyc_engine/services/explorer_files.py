@@ -1,6 +1,6 @@
 """File-system helpers of the explorer service: directory pages, stat, file ranges.
 
-Every function here answers one remote call and returns brine-dumpable values (tuples,
+Every function here serves one remote call and returns brine-dumpable values (tuples,
 str, int, float, bool, bytes, None), so the whole answer travels by value. Errors such as
 permission denied or a vanished directory come back as an error tuple
 ``(code, message, path)`` in place of the result, never as a raised exception.
@@ -56,7 +56,7 @@ def error_tuple(exc: BaseException, path: str) -> ErrorTuple:
         message = exc.strerror or str(exc)
     else:
         code = "error"
-        message = "%s: %s" % (type(exc).__name__, exc)
+        message = f"{type(exc).__name__}: {exc}"
     return (code, message, path)
 
 
@@ -146,16 +146,18 @@ def _matches(name: str, pattern: str) -> bool:
 
 
 def _sort(entries: list, sort: str) -> None:
-    """Sort in place by ``name``, ``size``, ``mtime`` or ``kind``; ``-key`` reverses."""
+    """Sort in place by one of `SORT_KEYS`; a leading ``-`` reverses the order."""
     reverse = sort.startswith("-")
     key = sort.lstrip("-") or "name"
     if key not in SORT_KEYS:
-        raise ValueError("unknown sort key %r; expected one of %s" % (key, SORT_KEYS))
+        raise ValueError(f"unknown sort key {key!r}; expected one of {SORT_KEYS}")
     index = SORT_KEYS.index(key)
     if key == "name":
         entries.sort(key=lambda entry: (entry[0].lower(), entry[0]), reverse=reverse)
     else:
-        entries.sort(key=lambda entry: (entry[index], entry[0].lower()), reverse=reverse)
+        entries.sort(
+            key=lambda entry: (entry[index], entry[0].lower()), reverse=reverse
+        )
     # Directories stay first whatever the order, as in desktop file managers; the sort
     # is stable, so the order inside each group survives.
     entries.sort(key=lambda entry: entry[1] != "dir")
@@ -164,9 +166,10 @@ def _sort(entries: list, sort: str) -> None:
 class DirectoryLister:
     """Serves directory pages from a snapshot taken by the first page.
 
-    Page 0 always rescans; later pages reuse the snapshot with the same path, filter and
-    order, so every name appears exactly once across the pages of one listing even when
-    the directory changes meanwhile.
+    Page 0 always rescans. Later pages reuse the snapshot with the same path, filter and
+    order, so every name appears exactly once across the pages of one listing, even when
+    the directory changes meanwhile (unless more than ``max_snapshots`` other listings
+    evicted the snapshot, which then is taken again).
     """
 
     def __init__(self, max_snapshots: int = 8) -> None:
@@ -249,8 +252,14 @@ def delete_path(path: str, recursive: bool = False) -> Optional[ErrorTuple]:
     directory are never deleted.
     """
     real = os.path.abspath(path)
-    if real in ("/", os.path.abspath(home_directory())) or real == os.path.dirname(real):
-        return ("refused", "Deleting the root or the home directory is not allowed", path)
+    if real in ("/", os.path.abspath(home_directory())) or real == os.path.dirname(
+        real
+    ):
+        return (
+            "refused",
+            "Deleting the root or the home directory is not allowed",
+            path,
+        )
     try:
         st = os.lstat(path)
         if not stat.S_ISDIR(st.st_mode):
@@ -332,7 +341,7 @@ class UploadTable:
         """Start an upload to ``target``; return ``(upload_id, error)``."""
         directory, name = os.path.split(target)
         upload_id = uuid.uuid4().hex
-        temp = os.path.join(directory, ".%s.%s.part" % (name, upload_id[:12]))
+        temp = os.path.join(directory, f".{name}.{upload_id[:12]}.part")
         try:
             fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         except OSError as exc:
@@ -399,5 +408,7 @@ class UploadTable:
         with self._lock:
             record = self._uploads.get(upload_id)
         if record is None:
-            raise KeyError("no open upload with id %r; open one with upload_open" % upload_id)
+            raise KeyError(
+                f"no open upload with id {upload_id!r}; open one with upload_open"
+            )
         return record

@@ -1,6 +1,6 @@
 """The batched remote calls of the explorer service, independent of the engine's Service.
 
-`ExplorerMethods` holds one client's state (console namespace and runs, open uploads,
+`ExplorerMethods` keeps one client's state (console namespace and runs, open uploads,
 directory snapshots, evaluated properties) and its ``exposed_`` methods. Each method is
 one remote call that returns brine-dumpable tuples, so the answer travels by value in
 one round trip. `rpyc_engine.services.explorer.ExplorerService` mixes it into the
@@ -94,10 +94,14 @@ class ExplorerMethods:
     def exposed_upload_open(self, target: str) -> tuple:
         return self.uploads.open(target)
 
-    def exposed_upload_write(self, upload_id: str, offset: int, data: bytes) -> Optional[tuple]:
+    def exposed_upload_write(
+        self, upload_id: str, offset: int, data: bytes
+    ) -> Optional[tuple]:
         return self.uploads.write(upload_id, offset, data)
 
-    def exposed_upload_commit(self, upload_id: str, overwrite: bool = False) -> Optional[tuple]:
+    def exposed_upload_commit(
+        self, upload_id: str, overwrite: bool = False
+    ) -> Optional[tuple]:
         return self.uploads.commit(upload_id, overwrite)
 
     def exposed_upload_abort(self, upload_id: str) -> None:

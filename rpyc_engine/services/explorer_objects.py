@@ -28,8 +28,8 @@ import types
 from typing import Any, Dict, List, Optional, Tuple
 
 from rpyc_engine.services.explorer_static import (
-    isa,
     is_descriptor_slot,
+    isa,
     static_lookup,
     static_names,
 )
@@ -69,7 +69,7 @@ class ResolveError(Exception):
 
 
 def cap(text: str, limit: int) -> str:
-    """Cut ``text`` to ``limit`` characters and say how much was left out."""
+    """Cut ``text`` to ``limit`` characters and append how many were left out."""
     if len(text) <= limit:
         return text
     return text[:limit] + "\n[… %d more characters not shown]" % (len(text) - limit)
@@ -80,7 +80,7 @@ def short_repr(value: Any, limit: int = REPR_LIMIT) -> str:
     try:
         text = _short.repr(value)
     except Exception as exc:  # a broken __repr__ must not break the page
-        text = "<repr failed: %s: %s>" % (type(exc).__name__, exc)
+        text = f"<repr failed: {type(exc).__name__}: {exc}>"
     text = text.replace("\n", " ")
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
@@ -89,7 +89,7 @@ def type_name(value: Any) -> str:
     kind = type(value)
     module = getattr(kind, "__module__", "")
     name = getattr(kind, "__qualname__", kind.__name__)
-    return name if module in ("builtins", None, "") else "%s.%s" % (module, name)
+    return name if module in ("builtins", None, "") else f"{module}.{name}"
 
 
 def classify(value: Any, descriptor: bool) -> str:
@@ -142,7 +142,7 @@ class ObjectBrowser:
             return sys.modules
         if root == "console":
             return self.namespace
-        raise ResolveError("unknown root %r; expected 'modules' or 'console'" % (root,))
+        raise ResolveError(f"unknown root {root!r}; expected 'modules' or 'console'")
 
     def resolve(self, root: str, path: tuple) -> Tuple[Any, bool]:
         """Return ``(object, is_unevaluated_descriptor)`` for a root and a path."""
@@ -151,17 +151,18 @@ class ObjectBrowser:
         for index, step in enumerate(path):
             if descriptor:
                 raise ResolveError(
-                    "%r is a property that has not been evaluated; use Evaluate first"
-                    % (path[index - 1][1],)
+                    f"{path[index - 1][1]!r} is a property that has not been evaluated; use Evaluate first"
                 )
             kind, key = step
             if kind == "attr":
                 value, descriptor = static_lookup(value, key)
             elif kind == "value":
                 with self._lock:
-                    stored = self._evaluated.get((root, tuple(path[: index + 1])), _MISSING)
+                    stored = self._evaluated.get(
+                        (root, tuple(path[: index + 1])), _MISSING
+                    )
                 if stored is _MISSING:
-                    raise ResolveError("%r was not evaluated; use Evaluate again" % (key,))
+                    raise ResolveError(f"{key!r} was not evaluated; use Evaluate again")
                 value = stored
             else:
                 value = _child_item(value, kind, key)
@@ -170,7 +171,13 @@ class ObjectBrowser:
     # -- pages ------------------------------------------------------------------
 
     def page(
-        self, root: str, path: tuple, offset: int, limit: int, flags: int, filter_text: str
+        self,
+        root: str,
+        path: tuple,
+        offset: int,
+        limit: int,
+        flags: int,
+        filter_text: str,
     ) -> Tuple[tuple, int, Optional[tuple]]:
         """Return ``(rows, total, error)``; a row is
         ``(name, kind, type_name, short_repr, has_children, callable, step)``."""
@@ -184,7 +191,8 @@ class ObjectBrowser:
         except Exception as exc:
             return ((), 0, _error(exc))
         rows = [
-            self._row(value, label, step) for label, step in children[offset : offset + limit]
+            self._row(value, label, step)
+            for label, step in children[offset : offset + limit]
         ]
         return (tuple(rows), len(children), None)
 
@@ -195,12 +203,14 @@ class ObjectBrowser:
             else:
                 value, descriptor = _child_item(parent, step[0], step[1]), False
         except Exception as exc:
-            return (label, "error", "", "<%s>" % exc, False, False, step)
+            return (label, "error", "", f"<{exc}>", False, False, step)
         return make_row(label, value, descriptor, step)
 
     # -- details, evaluate, console --------------------------------------------
 
-    def details(self, root: str, path: tuple) -> Tuple[Optional[tuple], Optional[tuple]]:
+    def details(
+        self, root: str, path: tuple
+    ) -> Tuple[Optional[tuple], Optional[tuple]]:
         """Return ``((type, repr, doc, signature, source, file), error)``."""
         try:
             value, descriptor = self.resolve(root, tuple(path))
@@ -208,7 +218,9 @@ class ObjectBrowser:
             return (None, _error(exc))
         return (describe(value, descriptor), None)
 
-    def evaluate(self, root: str, path: tuple) -> Tuple[Optional[tuple], Optional[tuple]]:
+    def evaluate(
+        self, root: str, path: tuple
+    ) -> Tuple[Optional[tuple], Optional[tuple]]:
         """Run the attribute lookup at the end of ``path`` (properties included).
 
         Returns ``(row, error)``: the page row of the result, whose step
@@ -256,7 +268,7 @@ _MISSING = object()
 
 def make_row(label: str, value: Any, descriptor: bool, step: tuple) -> tuple:
     """Build ``(name, kind, type_name, short_repr, has_children, callable, step)``."""
-    shown = "<%s: not evaluated>" % type_name(value) if descriptor else short_repr(value)
+    shown = f"<{type_name(value)}: not evaluated>" if descriptor else short_repr(value)
     return (
         label,
         classify(value, descriptor),
@@ -283,7 +295,7 @@ def _child_item(value: Any, kind: str, key: Any) -> Any:
     if kind == "item" and isa(value, (set, frozenset)):
         base = set if isa(value, set) else frozenset
         return _nth(base.__iter__(value), key)
-    raise ResolveError("cannot follow step %r on a %s" % ((kind, key), type_name(value)))
+    raise ResolveError(f"cannot follow step {(kind, key)!r} on a {type_name(value)}")
 
 
 def _nth(iterable: Any, index: int) -> Any:
@@ -346,7 +358,7 @@ def describe(value: Any, descriptor: bool) -> tuple:
     if isa(target, (staticmethod, classmethod)):
         target = target.__func__
     if descriptor:
-        shown = "<%s: not evaluated; use Evaluate to run it>" % type_name(value)
+        shown = f"<{type_name(value)}: not evaluated; use Evaluate to run it>"
     else:
         shown = _full_repr(value)
     return (
@@ -363,7 +375,7 @@ def _full_repr(value: Any) -> str:
     try:
         return cap(repr(value), DETAIL_REPR_LIMIT)
     except Exception as exc:
-        return "<repr failed: %s: %s>" % (type(exc).__name__, exc)
+        return f"<repr failed: {type(exc).__name__}: {exc}>"
 
 
 def _doc(value: Any) -> str:

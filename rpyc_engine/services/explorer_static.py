@@ -79,8 +79,8 @@ def _is_builtin_slot(value: Any) -> bool:
     if value.__name__ in ("__dict__", "__weakref__"):
         return True
     # A getter of a static (non-heap) type is C code of the interpreter or of a C
-    # extension; a heap type's getset is also C, but comes from a C extension that
-    # builds its types at run time, so it stays unrun.
+    # extension. Heap types with getsets come from C extensions that build their types
+    # at run time, and their getters stay unrun.
     return not _FLAGS.__get__(value.__objclass__) & _HEAPTYPE
 
 
@@ -121,7 +121,7 @@ def static_lookup(obj: Any, name: str) -> Tuple[Any, bool]:
     if name in namespace:
         return namespace[name], False
     if not on_class:
-        raise AttributeError("%s object has no attribute %r" % (type(obj).__name__, name))
+        raise AttributeError(f"{type(obj).__name__} object has no attribute {name!r}")
     if _has_get(class_value) and not isa(class_value, _PLAIN_METHOD_TYPES):
         return _bind_slot(obj, name, class_value)
     return class_value, False
@@ -140,7 +140,7 @@ def _lookup_on_class(klass: type, name: str) -> Tuple[Any, bool]:
         if _has_get(meta_value) and not isa(meta_value, _PLAIN_METHOD_TYPES):
             return _bind_slot(klass, name, meta_value)
         return meta_value, False
-    raise AttributeError("class %s has no attribute %r" % (klass.__name__, name))
+    raise AttributeError(f"class {klass.__name__} has no attribute {name!r}")
 
 
 def _bind_slot(obj: Any, name: str, descriptor: Any) -> Tuple[Any, bool]:
@@ -148,7 +148,7 @@ def _bind_slot(obj: Any, name: str, descriptor: Any) -> Tuple[Any, bool]:
         try:
             return descriptor.__get__(obj, type(obj)), False
         except AttributeError:
-            raise AttributeError("slot %r of %s is not set" % (name, type(obj).__name__))
+            raise AttributeError(f"slot {name!r} of {type(obj).__name__} is not set")
     return descriptor, True
 
 

@@ -12,8 +12,7 @@ from PySide6.QtCore import Qt
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from explorer_support import make_session, serve_explorer  # noqa: E402
-
+from explorer_support import main_thread_gc, make_session, serve_explorer  # noqa: E402, F401
 from rpyc_explorer.views.console_pane import ConsolePane  # noqa: E402
 from rpyc_explorer.widgets.console import ConsoleWidget  # noqa: E402
 from rpyc_explorer.widgets.console_history import History, history_path  # noqa: E402
@@ -135,7 +134,11 @@ def test_widget_history_keys(qtbot):
 
 def test_pane_runs_code_remotely(pane, qtbot, arun):
     console = pane.console
-    args = emitted(arun, pane.runFinished, lambda: type_and_enter(qtbot, console, "import os; os.getpid()"))
+    args = emitted(
+        arun,
+        pane.runFinished,
+        lambda: type_and_enter(qtbot, console, "import os; os.getpid()"),
+    )
     assert args == [str(os.getpid()), ""]
     assert f"\n{os.getpid()}\n>>> " in console.toPlainText()
     assert console.history.entries[-1] == "import os; os.getpid()"
@@ -148,16 +151,22 @@ def test_pane_incomplete_input_continues(pane, qtbot, arun):
     assert console.toPlainText().endswith("...     ")
     qtbot.keyClicks(console, "return 5")
     qtbot.keyClick(console, Qt.Key_Return)
-    arun(wait_until(lambda: console.toPlainText().endswith("...     return 5\n...     ")))
+    arun(
+        wait_until(lambda: console.toPlainText().endswith("...     return 5\n...     "))
+    )
     console.set_input("def f():\n    return 5\n")
     emitted(arun, pane.runFinished, lambda: qtbot.keyClick(console, Qt.Key_Return))
-    args = emitted(arun, pane.runFinished, lambda: type_and_enter(qtbot, console, "f()"))
+    args = emitted(
+        arun, pane.runFinished, lambda: type_and_enter(qtbot, console, "f()")
+    )
     assert args == ["5", ""]
 
 
 def test_pane_streams_output_before_the_end(pane, qtbot, arun):
     console = pane.console
-    type_and_enter(qtbot, console, "import time\nprint('early')\ntime.sleep(1.5)\nprint('late')")
+    type_and_enter(
+        qtbot, console, "import time\nprint('early')\ntime.sleep(1.5)\nprint('late')"
+    )
     arun(wait_until(lambda: "early\n" in console.toPlainText()))
     assert console.running is True
     assert "late\n" not in console.toPlainText().split("early\n", 1)[1]
@@ -182,14 +191,20 @@ def test_pane_ctrl_c_interrupts_busy_loop(pane, qtbot, arun):
     type_and_enter(qtbot, console, "while True: pass")
     arun(wait_until(lambda: pane.run_id is not None))
     args = emitted(
-        arun, pane.runFinished, lambda: qtbot.keyClick(console, Qt.Key_C, Qt.ControlModifier)
+        arun,
+        pane.runFinished,
+        lambda: qtbot.keyClick(console, Qt.Key_C, Qt.ControlModifier),
     )
     assert "KeyboardInterrupt" in args[1]
 
 
 def test_pane_completion_from_remote(pane, qtbot, arun):
     console = pane.console
-    emitted(arun, pane.runFinished, lambda: type_and_enter(qtbot, console, "import collections"))
+    emitted(
+        arun,
+        pane.runFinished,
+        lambda: type_and_enter(qtbot, console, "import collections"),
+    )
     qtbot.keyClicks(console, "collections.OrderedD")
     qtbot.keyClick(console, Qt.Key_Tab)
     arun(wait_until(lambda: console.input_text() == "collections.OrderedDict"))

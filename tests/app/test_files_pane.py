@@ -11,8 +11,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from explorer_support import make_session, serve_explorer  # noqa: E402
-
+from explorer_support import main_thread_gc, make_session, serve_explorer  # noqa: E402, F401
 from rpyc_explorer.models.files_model import PathRole  # noqa: E402
 from rpyc_explorer.views.files_pane import FilesPane  # noqa: E402
 from rpyc_explorer.views.machine_tab import MachineTab  # noqa: E402
@@ -99,7 +98,11 @@ def test_new_folder_rename_delete(pane, arun, tmp_path, monkeypatch):
     answers = iter(["made", "renamed"])
     monkeypatch.setattr(pane, "ask_text", lambda *args, **kwargs: next(answers))
     pane.new_folder()
-    arun(wait_until(lambda: (tmp_path / "made").is_dir() and names(pane.model, top) == ["made"]))
+    arun(
+        wait_until(
+            lambda: (tmp_path / "made").is_dir() and names(pane.model, top) == ["made"]
+        )
+    )
     pane.tree.setCurrentIndex(pane.model.index(0, 0, top))
     pane.rename_selected()
     arun(wait_until(lambda: names(pane.model, top) == ["renamed"]))

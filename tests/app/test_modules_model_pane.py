@@ -10,8 +10,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from explorer_support import make_session, serve_explorer  # noqa: E402
-
+from explorer_support import main_thread_gc, make_session, serve_explorer  # noqa: E402, F401
 from rpyc_explorer.models.objects_model import ItemRole  # noqa: E402
 from rpyc_explorer.views.modules_pane import ModulesPane  # noqa: E402
 
@@ -52,9 +51,18 @@ async def wait_until(predicate, timeout: float = 15.0) -> None:
 def expand(pane, arun, index):
     pane.tree.expand(index)
     pane.model.fetchMore(index)
-    arun(wait_until(lambda: pane.model.node(index).total is not None and not pane.model.node(index).loading))
-    return {pane.model.index(row, 0, index).data(): pane.model.index(row, 0, index)
-            for row in range(pane.model.rowCount(index))}
+    arun(
+        wait_until(
+            lambda: (
+                pane.model.node(index).total is not None
+                and not pane.model.node(index).loading
+            )
+        )
+    )
+    return {
+        pane.model.index(row, 0, index).data(): pane.model.index(row, 0, index)
+        for row in range(pane.model.rowCount(index))
+    }
 
 
 def runs(pane) -> int:

@@ -11,8 +11,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from explorer_support import make_session, serve_explorer  # noqa: E402
-
+from explorer_support import main_thread_gc, make_session, serve_explorer  # noqa: E402, F401
 from rpyc_explorer.transfers import CHUNK_SIZE, TransferQueue  # noqa: E402
 
 
@@ -51,7 +50,9 @@ def test_upload_and_download_round_trip(session, tmp_path, arun):
     assert (remote / "blob").read_bytes() == data
     assert up.done == len(data)
     assert up.speed() > 0
-    down = arun(finished(queue, queue.download(str(remote / "blob"), str(local / "copy"))))
+    down = arun(
+        finished(queue, queue.download(str(remote / "blob"), str(local / "copy")))
+    )
     assert down.state == "done"
     assert (local / "copy").read_bytes() == data
     assert sorted(p.name for p in local.iterdir()) == ["blob", "copy"]
@@ -91,7 +92,9 @@ def test_download_is_atomic_and_cancel_cleans_up(session, tmp_path, arun):
             queue.cancel(transfer)
 
     queue.changed.connect(on_changed)
-    transfer = arun(finished(queue, queue.download(str(tmp_path / "source"), str(target))))
+    transfer = arun(
+        finished(queue, queue.download(str(tmp_path / "source"), str(target)))
+    )
     assert transfer.state == "cancelled"
     assert seen_target and not any(seen_target)
     assert list(target.parent.iterdir()) == []
@@ -105,7 +108,9 @@ def test_download_is_atomic_and_cancel_cleans_up(session, tmp_path, arun):
         ("rename", ["taken (1).txt", "taken.txt"], b"old"),
     ],
 )
-def test_upload_conflict_choices(session, tmp_path, arun, choice, expected_names, content):
+def test_upload_conflict_choices(
+    session, tmp_path, arun, choice, expected_names, content
+):
     (tmp_path / "new.txt").write_bytes(b"new")
     remote = tmp_path / "remote"
     remote.mkdir()
@@ -117,7 +122,11 @@ def test_upload_conflict_choices(session, tmp_path, arun, choice, expected_names
         return choice
 
     queue = TransferQueue(session, resolve)
-    transfer = arun(finished(queue, queue.upload(str(tmp_path / "new.txt"), str(remote / "taken.txt"))))
+    transfer = arun(
+        finished(
+            queue, queue.upload(str(tmp_path / "new.txt"), str(remote / "taken.txt"))
+        )
+    )
     assert asked == [str(remote / "taken.txt")]
     assert transfer.state == ("skipped" if choice == "skip" else "done")
     assert sorted(p.name for p in remote.iterdir()) == expected_names
@@ -132,7 +141,12 @@ def test_download_conflict_rename(session, tmp_path, arun):
         return "rename"
 
     queue = TransferQueue(session, resolve)
-    transfer = arun(finished(queue, queue.download(str(tmp_path / "remote.txt"), str(tmp_path / "local.txt"))))
+    transfer = arun(
+        finished(
+            queue,
+            queue.download(str(tmp_path / "remote.txt"), str(tmp_path / "local.txt")),
+        )
+    )
     assert transfer.state == "done"
     assert transfer.local_path == str(tmp_path / "local (1).txt")
     assert (tmp_path / "local (1).txt").read_bytes() == b"remote"
@@ -142,7 +156,11 @@ def test_download_conflict_rename(session, tmp_path, arun):
 def test_upload_error_is_reported(session, tmp_path, arun):
     (tmp_path / "f").write_bytes(b"x")
     queue = TransferQueue(session)
-    transfer = arun(finished(queue, queue.upload(str(tmp_path / "f"), str(tmp_path / "nowhere" / "f"))))
+    transfer = arun(
+        finished(
+            queue, queue.upload(str(tmp_path / "f"), str(tmp_path / "nowhere" / "f"))
+        )
+    )
     assert transfer.state == "failed"
     assert "not-found" in transfer.error
     assert str(tmp_path / "nowhere" / "f") in transfer.error

@@ -13,7 +13,11 @@ from rpyc_engine.services import explorer_files as files
 from rpyc_engine.services.explorer_complete import complete
 from rpyc_engine.services.explorer_console import OUTPUT_LIMIT, Console, input_status
 from rpyc_engine.services.explorer_methods import ExplorerMethods
-from rpyc_engine.services.explorer_objects import SHOW_ALL, SHOW_CALLABLES, ObjectBrowser
+from rpyc_engine.services.explorer_objects import (
+    SHOW_ALL,
+    SHOW_CALLABLES,
+    ObjectBrowser,
+)
 from rpyc_engine.services.explorer_static import static_lookup, static_names
 
 
@@ -119,7 +123,9 @@ def test_directory_errors_are_values(tmp_path, make, code):
 
 def test_permission_denied_is_a_value(tmp_path):
     if os.geteuid() == 0:
-        pytest.skip("root bypasses directory permissions; the integration tests cover it")
+        pytest.skip(
+            "root bypasses directory permissions; the integration tests cover it"
+        )
     locked = tmp_path / "locked"
     locked.mkdir(mode=0)
     try:
@@ -168,7 +174,9 @@ def test_read_range_and_preview(tmp_path):
     assert chunk == data[1000 : 1000 + (1 << 20)]
     assert files.read_preview(str(tmp_path / "blob"))[1] is True
     (tmp_path / "text").write_text("héllo\n" * 10)
-    text, binary, size, truncated, error = files.read_preview(str(tmp_path / "text"), 13)
+    text, binary, size, truncated, error = files.read_preview(
+        str(tmp_path / "text"), 13
+    )
     assert binary is False
     assert truncated is True
     assert text.startswith("héllo\nhéllo")
@@ -266,7 +274,10 @@ def test_details_source_and_signature():
     path = (("key", __name__), ("attr", "wait_run"))
     details, error = browser.details("modules", path)
     assert error is None
-    assert details[3] == "(console: 'Console', run_id: 'int', timeout: 'float' = 10.0) -> 'tuple'"
+    assert (
+        details[3]
+        == "(console: 'Console', run_id: 'int', timeout: 'float' = 10.0) -> 'tuple'"
+    )
     assert "def wait_run" in details[4]
     assert details[2].startswith("Poll a run")
 
@@ -318,7 +329,9 @@ def test_console_streams_before_done():
 
 def test_console_result_stderr_and_traceback():
     console = Console()
-    chunks, result, tb = wait_run(console, console.run("import sys\nsys.stderr.write('e')\n6*7"))
+    chunks, result, tb = wait_run(
+        console, console.run("import sys\nsys.stderr.write('e')\n6*7")
+    )
     assert chunks == [("stderr", "e")]
     assert result == "42"
     assert console.namespace["_"] == 42

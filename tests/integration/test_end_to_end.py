@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 from PySide6.QtCore import Qt
-
+from explorer_support import main_thread_gc  # noqa: F401
 from rpyc_explorer.app import create_window
 from rpyc_explorer.machines.credentials import CredentialStore
 from rpyc_explorer.machines.known_hosts import KnownHosts
@@ -80,12 +80,18 @@ async def until(predicate, timeout: float = 30.0) -> None:
 
 async def expand(tree, model, index) -> dict:
     tree.expand(index)
-    await until(lambda: model.node(index).total is not None and not model.node(index).loading)
+    await until(
+        lambda: model.node(index).total is not None and not model.node(index).loading
+    )
     rows = range(model.rowCount(index))
-    return {model.index(row, 0, index).data(): model.index(row, 0, index) for row in rows}
+    return {
+        model.index(row, 0, index).data(): model.index(row, 0, index) for row in rows
+    }
 
 
-def test_connect_browse_and_run_remote_code(qtbot, arun, window, sshd_server, shared_dir):
+def test_connect_browse_and_run_remote_code(
+    qtbot, arun, window, sshd_server, shared_dir
+):
     machine = window.store.add(
         Machine.new(
             "loopback", host=sshd_server.host, port=sshd_server.port,
@@ -106,7 +112,9 @@ def test_connect_browse_and_run_remote_code(qtbot, arun, window, sshd_server, sh
         modules = tab.modules_pane
         modules.filter_edit.setText("os")
         modules.filter_edit.editingFinished.emit()
-        loaded = await expand(modules.tree, modules.model, modules.model.top_index("modules"))
+        loaded = await expand(
+            modules.tree, modules.model, modules.model.top_index("modules")
+        )
         members = await expand(modules.tree, modules.model, loaded["os"])
         assert "path" in members
         assert "getcwd" in members
@@ -123,7 +131,7 @@ def test_connect_browse_and_run_remote_code(qtbot, arun, window, sshd_server, sh
         qtbot.keyClicks(console.console, "import os; os.getpid()")
         qtbot.keyClick(console.console, Qt.Key_Return)
         await until(lambda: finished)
-        # The session owns an Attempt, which holds the DeployedServer.
+        # session.deployment is the session's Attempt; its deployment is the DeployedServer.
         remote_pid = session.deployment.deployment.remote_pid
         await window.disconnect_machine(machine.id)
         return remote_pid, session

@@ -11,14 +11,13 @@ import importlib.util
 import os
 import shutil
 import stat
-import sys
 import time
 from pathlib import Path
 
 import pytest
+from explorer_support import FrameCounter, main_thread_gc, make_session  # noqa: F401
 from plumbum import local
 
-from explorer_support import FrameCounter, make_session
 from rpyc_engine.deploy import DeployedServer
 
 _spec = importlib.util.spec_from_file_location(
@@ -60,7 +59,9 @@ class Remote:
         self.conn = server.connect()
         self.counter = FrameCounter(self.conn._driver.stream)
         self.root = self.conn.root
-        self.scratch = self.root.eval("__import__('tempfile').mkdtemp(prefix='explorer-test-')")
+        self.scratch = self.root.eval(
+            "__import__('tempfile').mkdtemp(prefix='explorer-test-')"
+        )
 
     def run(self, code: str) -> None:
         self.root.execute(code)
@@ -79,7 +80,9 @@ def _deploy_local() -> DeployedServer:
     return DeployedServer(local, service=SERVICE)
 
 
-@pytest.fixture(scope="module", params=["local", pytest.param("ssh", marks=pytest.mark.ssh)])
+@pytest.fixture(
+    scope="module", params=["local", pytest.param("ssh", marks=pytest.mark.ssh)]
+)
 def server(request):
     if request.param == "local":
         deployed = _deploy_local()
@@ -109,8 +112,10 @@ def test_service_runs_in_deployed_process(remote):
 
 def test_ten_thousand_files_page_once_each(remote):
     big = remote.scratch + "/big"
-    remote.run(f"import os\nos.mkdir({big!r})\n"
-               f"for i in range({FILE_COUNT}):\n    open(os.path.join({big!r}, 'f%05d' % i), 'w').close()")
+    remote.run(
+        f"import os\nos.mkdir({big!r})\n"
+        f"for i in range({FILE_COUNT}):\n    open(os.path.join({big!r}, 'f%05d' % i), 'w').close()"
+    )
     list_dir = remote.root.list_dir  # one GETATTR, then one CALL per page
     seen: list[str] = []
     trips: list[int] = []
@@ -133,8 +138,10 @@ def test_ten_thousand_files_page_once_each(remote):
     assert len(set(seen)) == FILE_COUNT
     assert seen == sorted(seen)
     assert max(trips) <= 3
-    print(f"\nfirst page of {FILE_COUNT} entries: {first_page_seconds * 1000:.0f} ms; "
-          f"frames per page: {sorted(set(trips))}")
+    print(
+        f"\nfirst page of {FILE_COUNT} entries: {first_page_seconds * 1000:.0f} ms; "
+        f"frames per page: {sorted(set(trips))}"
+    )
 
 
 def test_vanished_directory_is_an_error_value(remote):
@@ -151,8 +158,10 @@ def test_vanished_directory_is_an_error_value(remote):
 
 def test_permission_denied_is_an_error_value(remote):
     if remote.root.eval("__import__('os').geteuid()") == 0:
-        pytest.skip("the remote user is root, which bypasses directory permissions; "
-                    "test_permission_denied_as_unprivileged_user covers it locally")
+        pytest.skip(
+            "the remote user is root, which bypasses directory permissions; "
+            "test_permission_denied_as_unprivileged_user covers it locally"
+        )
     locked = remote.scratch + "/locked"
     remote.run(f"import os\nos.mkdir({locked!r})\nos.chmod({locked!r}, 0)")
     entries, total, error = remote.root.list_dir(locked, 0, PAGE, False, "name")
@@ -163,14 +172,20 @@ def test_permission_denied_is_an_error_value(remote):
 def test_permission_denied_as_unprivileged_user(tmp_path):
     """Deploys through setpriv as ``nobody`` so a mode-000 directory is really denied."""
     if os.geteuid() != 0:
-        pytest.skip("dropping privileges needs root; as a normal user the test above runs")
+        pytest.skip(
+            "dropping privileges needs root; as a normal user the test above runs"
+        )
     if not shutil.which("setpriv") or not os.path.exists("/usr/bin/python3"):
         pytest.skip("needs setpriv and /usr/bin/python3 to start the server as nobody")
     wrapper = tmp_path / "python-as-nobody"
-    wrapper.write_text('#!/bin/sh\nexec setpriv --reuid=65534 --regid=65534 --clear-groups '
-                       '/usr/bin/python3 "$@"\n')
+    wrapper.write_text(
+        "#!/bin/sh\nexec setpriv --reuid=65534 --regid=65534 --clear-groups "
+        '/usr/bin/python3 "$@"\n'
+    )
     wrapper.chmod(0o755)
-    with DeployedServer(local, service=SERVICE, python_executable=str(wrapper)) as server:
+    with DeployedServer(
+        local, service=SERVICE, python_executable=str(wrapper)
+    ) as server:
         conn = server.connect()
         try:
             root = conn.root
@@ -188,17 +203,23 @@ def test_permission_denied_as_unprivileged_user(tmp_path):
 
 def test_browsing_and_completion_run_no_property(remote):
     remote.run(GADGET)
-    rows, total, error = remote.root.object_page("console", (("key", "gadget"),), 0, PAGE, 7, "")
+    rows, total, error = remote.root.object_page(
+        "console", (("key", "gadget"),), 0, PAGE, 7, ""
+    )
     assert error is None
     by_name = {row[0]: row for row in rows}
     assert by_name["counted"][1] == "property"
-    details, error = remote.root.object_details("console", (("key", "gadget"), ("attr", "counted")))
+    details, error = remote.root.object_details(
+        "console", (("key", "gadget"), ("attr", "counted"))
+    )
     assert "not evaluated" in details[1]
     assert remote.root.complete("gadget.cou") == (7, ("counted",))
     assert remote.root.complete("gadget.counted.") == (15, ())
     assert remote.root.complete("gadget.missing.") == (15, ())
     assert remote.root.eval("Gadget.runs") == 0
-    row, error = remote.root.evaluate("console", (("key", "gadget"), ("attr", "counted")))
+    row, error = remote.root.evaluate(
+        "console", (("key", "gadget"), ("attr", "counted"))
+    )
     assert row[3] == "1"
     assert remote.root.eval("Gadget.runs") == 1
 
@@ -225,7 +246,9 @@ def test_interrupt_stops_busy_loop(remote):
 
 
 def test_output_streams_before_the_end(remote):
-    run_id = remote.root.console_run("import time\nprint('first', flush=True)\ntime.sleep(2)\nprint('second')")
+    run_id = remote.root.console_run(
+        "import time\nprint('first', flush=True)\ntime.sleep(2)\nprint('second')"
+    )
     chunks, done, _, _ = remote.root.console_poll(run_id, 5.0)
     assert chunks == (("stdout", "first\n"),)
     assert done is False
@@ -254,11 +277,14 @@ def test_upload_cancel_leaves_no_file(remote, qloop, arun, tmp_path):
 
     source = tmp_path / "blob"
     source.write_bytes(os.urandom(6 * CHUNK_SIZE))
-    session = make_session(remote.conn)
+    session = make_session(remote.server.connect())
     queue = TransferQueue(session)
     queue.changed.connect(lambda t: t.done >= CHUNK_SIZE and queue.cancel(t))
     target = remote.scratch + "/uploaded"
-    transfer = arun(_finished(queue.upload(str(source), target)))
+    try:
+        transfer = arun(_finished(queue.upload(str(source), target)))
+    finally:
+        arun(session.close())
     assert transfer.state == "cancelled"
     assert remote.root.list_dir(remote.scratch, 0, PAGE, True, "name")[0] == ()
 
@@ -267,13 +293,20 @@ def test_download_is_atomic(remote, qloop, arun, tmp_path):
     from rpyc_explorer.transfers import CHUNK_SIZE, TransferQueue
 
     source = remote.scratch + "/data"
-    remote.run(f"open({source!r}, 'wb').write(bytes(range(256)) * {3 * CHUNK_SIZE // 256})")
-    session = make_session(remote.conn)
+    remote.run(
+        f"open({source!r}, 'wb').write(bytes(range(256)) * {3 * CHUNK_SIZE // 256})"
+    )
+    session = make_session(remote.server.connect())
     queue = TransferQueue(session)
     target = tmp_path / "data"
     early = []
-    queue.changed.connect(lambda t: t.state == "running" and early.append(target.exists()))
-    transfer = arun(_finished(queue.download(source, str(target))))
+    queue.changed.connect(
+        lambda t: t.state == "running" and early.append(target.exists())
+    )
+    try:
+        transfer = arun(_finished(queue.download(source, str(target))))
+    finally:
+        arun(session.close())
     assert transfer.state == "done"
     assert early and not any(early)
     assert target.read_bytes() == bytes(range(256)) * (3 * CHUNK_SIZE // 256)

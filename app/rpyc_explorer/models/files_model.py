@@ -17,7 +17,16 @@ from PySide6.QtGui import QIcon
 
 from .paged_tree import Node, PagedTreeModel
 
-COLUMNS = ("Name", "Size", "Type", "Modified", "Permissions", "Owner", "Group", "Link target")
+COLUMNS = (
+    "Name",
+    "Size",
+    "Type",
+    "Modified",
+    "Permissions",
+    "Owner",
+    "Group",
+    "Link target",
+)
 SORT_KEYS = ("name", "size", "kind", "mtime", "mode", "owner", "group", "target")
 KIND_LABELS = {"dir": "Folder", "file": "File", "link": "Link", "other": "Other"}
 
@@ -29,16 +38,42 @@ EntryRole = Qt.UserRole + 2
 class FileEntry:
     """A file-system entry and its full remote path."""
 
-    __slots__ = ("path", "name", "kind", "size", "mtime", "mode", "owner", "group", "target")
+    __slots__ = (
+        "path",
+        "name",
+        "kind",
+        "size",
+        "mtime",
+        "mode",
+        "owner",
+        "group",
+        "target",
+    )
 
     def __init__(self, path: str, entry: tuple) -> None:
         self.path = path
-        (self.name, self.kind, self.size, self.mtime, self.mode,
-         self.owner, self.group, self.target) = entry
+        (
+            self.name,
+            self.kind,
+            self.size,
+            self.mtime,
+            self.mode,
+            self.owner,
+            self.group,
+            self.target,
+        ) = entry
 
     def as_tuple(self) -> tuple:
-        return (self.name, self.kind, self.size, self.mtime, self.mode,
-                self.owner, self.group, self.target)
+        return (
+            self.name,
+            self.kind,
+            self.size,
+            self.mtime,
+            self.mode,
+            self.owner,
+            self.group,
+            self.target,
+        )
 
 
 def format_size(size: int) -> str:
@@ -81,9 +116,15 @@ class FilesModel(PagedTreeModel):
         """Set the decoration per kind (``dir``, ``file``, ``link``, ``other``)."""
         self._icons = dict(icons)
 
-    def set_view_options(self, *, show_hidden: bool, sort_key: str, pattern: str) -> None:
+    def set_view_options(
+        self, *, show_hidden: bool, sort_key: str, pattern: str
+    ) -> None:
         """Change hidden files, sort order or name filter and reload every directory."""
-        if (show_hidden, sort_key, pattern) == (self.show_hidden, self.sort_key, self.pattern):
+        if (show_hidden, sort_key, pattern) == (
+            self.show_hidden,
+            self.sort_key,
+            self.pattern,
+        ):
             return
         self.show_hidden, self.sort_key, self.pattern = show_hidden, sort_key, pattern
         self.reset_children()
@@ -92,11 +133,18 @@ class FilesModel(PagedTreeModel):
         key = SORT_KEYS[column] if 0 <= column < len(SORT_KEYS) else "name"
         if order == Qt.DescendingOrder:
             key = "-" + key
-        self.set_view_options(show_hidden=self.show_hidden, sort_key=key, pattern=self.pattern)
+        self.set_view_options(
+            show_hidden=self.show_hidden, sort_key=key, pattern=self.pattern
+        )
 
     async def load_page(self, node: Node, offset: int, limit: int) -> tuple:
         return await self.session.call(
-            "list_dir", node.data.path, offset, limit, self.show_hidden, self.sort_key,
+            "list_dir",
+            node.data.path,
+            offset,
+            limit,
+            self.show_hidden,
+            self.sort_key,
             self.pattern,
         )
 

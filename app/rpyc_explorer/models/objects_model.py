@@ -25,7 +25,7 @@ ItemRole = Qt.UserRole + 1
 
 
 class ObjectItem:
-    """Where an object lives on the remote side and how the tree shows it."""
+    """An object's remote location (root and path) and the row the tree shows for it."""
 
     __slots__ = ("root", "path", "name", "kind", "type_name", "text", "callable")
 
@@ -58,11 +58,17 @@ class ObjectsModel(PagedTreeModel):
         self.flags_mask = SHOW_CALLABLES
         self.module_filter = ""
         roots = [
-            ("modules", ("sys.modules", "root", "dict", "loaded modules", True, False, None)),
+            (
+                "modules",
+                ("sys.modules", "root", "dict", "loaded modules", True, False, None),
+            ),
             ("console", ("console namespace", "root", "dict", "", True, False, None)),
         ]
         self.set_top_level(
-            [Node(None, "item", ObjectItem(root, (), row), expandable=True) for root, row in roots]
+            [
+                Node(None, "item", ObjectItem(root, (), row), expandable=True)
+                for root, row in roots
+            ]
         )
 
     def set_options(self, *, flags: int, module_filter: str) -> None:
@@ -82,7 +88,12 @@ class ObjectsModel(PagedTreeModel):
         item: ObjectItem = node.data
         module_root = item.root == "modules" and not item.path
         return await self.session.call(
-            "object_page", item.root, item.path, offset, limit, self.flags_mask,
+            "object_page",
+            item.root,
+            item.path,
+            offset,
+            limit,
+            self.flags_mask,
             self.module_filter if module_root else "",
         )
 

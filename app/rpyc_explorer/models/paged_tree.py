@@ -39,7 +39,15 @@ class Node:
     """One row of the tree: a loaded item, a "loading…" row or an error row."""
 
     __slots__ = (
-        "parent", "row", "kind", "data", "children", "total", "loading", "expandable", "epoch"
+        "parent",
+        "row",
+        "kind",
+        "data",
+        "children",
+        "total",
+        "loading",
+        "expandable",
+        "epoch",
     )
 
     def __init__(
@@ -104,7 +112,9 @@ class PagedTreeModel(QAbstractItemModel):
             return QModelIndex()
         return self.createIndex(node.row, 0, node)
 
-    def index(self, row: int, column: int, parent: IndexLike = QModelIndex()) -> QModelIndex:
+    def index(
+        self, row: int, column: int, parent: IndexLike = QModelIndex()
+    ) -> QModelIndex:
         if column < 0 or column >= len(self._headers):
             return QModelIndex()
         owner = self.node(parent)
@@ -136,8 +146,14 @@ class PagedTreeModel(QAbstractItemModel):
             return True
         return owner.kind in ("item", "root") and owner.expandable
 
-    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.DisplayRole) -> Any:
-        if orientation == Qt.Horizontal and role == Qt.DisplayRole and 0 <= section < len(self._headers):
+    def headerData(
+        self, section: int, orientation: Qt.Orientation, role: int = Qt.DisplayRole
+    ) -> Any:
+        if (
+            orientation == Qt.Horizontal
+            and role == Qt.DisplayRole
+            and 0 <= section < len(self._headers)
+        ):
             return self._headers[section]
         return None
 
@@ -153,7 +169,9 @@ class PagedTreeModel(QAbstractItemModel):
             return None
         node = self.node(index)
         if node.kind == "loading":
-            return "loading…" if role == Qt.DisplayRole and index.column() == 0 else None
+            return (
+                "loading…" if role == Qt.DisplayRole and index.column() == 0 else None
+            )
         if node.kind == "error":
             if role in (Qt.DisplayRole, Qt.ToolTipRole) and index.column() == 0:
                 return node.data
@@ -179,7 +197,9 @@ class PagedTreeModel(QAbstractItemModel):
         owner = self.node(parent)
         owner.loading = True
         self.pages_requested += 1
-        task = asyncio.ensure_future(self._fetch(owner, owner.loaded_items(), owner.epoch))
+        task = asyncio.ensure_future(
+            self._fetch(owner, owner.loaded_items(), owner.epoch)
+        )
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -201,7 +221,9 @@ class PagedTreeModel(QAbstractItemModel):
             return  # the branch was released or the model reset meanwhile
         self._apply_page(owner, rows, total, error)
 
-    def _apply_page(self, owner: Node, rows: Sequence[tuple], total: int, error: Any) -> None:
+    def _apply_page(
+        self, owner: Node, rows: Sequence[tuple], total: int, error: Any
+    ) -> None:
         # `loading` stays true until the rows are in: the signals below make testers
         # and views call fetchMore, which must not start the same page again.
         self._remove_placeholders(owner)
@@ -221,7 +243,10 @@ class PagedTreeModel(QAbstractItemModel):
     def _attached(self, node: Node) -> bool:
         while node.parent is not None:
             parent = node.parent
-            if node.row >= len(parent.children) or parent.children[node.row] is not node:
+            if (
+                node.row >= len(parent.children)
+                or parent.children[node.row] is not node
+            ):
                 return False
             node = parent
         return node is self._root

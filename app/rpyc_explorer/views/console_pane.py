@@ -1,6 +1,6 @@
 """The remote console pane: a `ConsoleWidget` driven by the explorer service.
 
-Enter asks the remote side whether the input is complete (``input_status``); a
+Enter checks on the remote side whether the input is complete (``input_status``); a
 complete input starts a run (``console_run``) and then long-polls ``console_poll``, so
 stdout and stderr appear while the code runs. Ctrl+C calls ``console_interrupt``. Every
 call is awaited in an asyncio task, so the window never waits on the network.
@@ -40,7 +40,9 @@ class ConsolePane(QWidget):
 
         self.status = QLabel("Python console on " + session.machine.name, self)
         self.interrupt_button = QPushButton("Interrupt", self)
-        self.interrupt_button.setToolTip("Raise KeyboardInterrupt in the running code (Ctrl+C)")
+        self.interrupt_button.setToolTip(
+            "Raise KeyboardInterrupt in the running code (Ctrl+C)"
+        )
         self.interrupt_button.setEnabled(False)
         self.interrupt_button.clicked.connect(self.interrupt)
         bar = QHBoxLayout()
@@ -51,8 +53,12 @@ class ConsolePane(QWidget):
         layout.addLayout(bar)
         layout.addWidget(self.console, 1)
 
-        self.console.executeRequested.connect(lambda text: self._spawn(self._on_execute(text)))
-        self.console.completionRequested.connect(lambda text: self._spawn(self._complete(text)))
+        self.console.executeRequested.connect(
+            lambda text: self._spawn(self._on_execute(text))
+        )
+        self.console.completionRequested.connect(
+            lambda text: self._spawn(self._complete(text))
+        )
         self.console.interruptRequested.connect(self.interrupt)
 
     def _spawn(self, coro: Any) -> asyncio.Task:
@@ -132,7 +138,9 @@ class ConsolePane(QWidget):
         """Interrupt a running run and cancel pending calls."""
         if self.run_id is not None:
             try:
-                await asyncio.wait_for(self.session.call("console_interrupt", self.run_id), 2)
+                await asyncio.wait_for(
+                    self.session.call("console_interrupt", self.run_id), 2
+                )
             except Exception as exc:  # the session may be gone already
                 log.debug("interrupt at shutdown failed: %s", exc)
         tasks = list(self._tasks)

@@ -85,10 +85,18 @@ class FilesPane(QWidget):
         for label, slot, tip in (
             ("Home", self.show_home, "Show the remote home directory and /"),
             ("Refresh", self.refresh, "Reload the selected directory (F5)"),
-            ("New folder", self.new_folder, "Create a folder in the selected directory"),
+            (
+                "New folder",
+                self.new_folder,
+                "Create a folder in the selected directory",
+            ),
             ("Rename", self.rename_selected, "Rename the selected entry"),
             ("Delete", self.delete_selected, "Delete the selected entry"),
-            ("Upload…", self.upload_dialog, "Upload local files into the selected directory"),
+            (
+                "Upload…",
+                self.upload_dialog,
+                "Upload local files into the selected directory",
+            ),
             ("Download…", self.download_dialog, "Download the selected files"),
         ):
             button = QPushButton(label, self)
@@ -169,7 +177,9 @@ class FilesPane(QWidget):
         """Show ``path`` as the only top-level directory and open it."""
         path = posixpath.normpath(path) if path.startswith("/") else path
         if path.startswith("~"):
-            path = posixpath.join(self.home, path[1:].lstrip("/")) if self.home else path
+            path = (
+                posixpath.join(self.home, path[1:].lstrip("/")) if self.home else path
+            )
         self.hide_error()
         self.model.set_roots([path])
         self.tree.expand(self.model.index(0, 0))
@@ -182,9 +192,11 @@ class FilesPane(QWidget):
         """Reload the selected directory, or every top-level directory."""
         self.hide_error()
         directory = self.selected_directory_index()
-        targets = [directory] if directory.isValid() else [
-            self.model.index(row, 0) for row in range(self.model.rowCount())
-        ]
+        targets = (
+            [directory]
+            if directory.isValid()
+            else [self.model.index(row, 0) for row in range(self.model.rowCount())]
+        )
         for index in targets:
             expanded = self.tree.isExpanded(index)
             self.model.reload(index) if expanded else self.model.release(index)
@@ -260,7 +272,12 @@ class FilesPane(QWidget):
 
     async def ask_conflict(self, transfer: Transfer) -> str:
         """Ask whether to overwrite, skip or rename an existing transfer target."""
-        box = QMessageBox(QMessageBox.Question, "File exists", f"{transfer.target} already exists.", parent=self)
+        box = QMessageBox(
+            QMessageBox.Question,
+            "File exists",
+            f"{transfer.target} already exists.",
+            parent=self,
+        )
         buttons = {
             box.addButton("Overwrite", QMessageBox.DestructiveRole): "overwrite",
             box.addButton("Skip", QMessageBox.RejectRole): "skip",
@@ -268,7 +285,10 @@ class FilesPane(QWidget):
         }
         future = asyncio.get_running_loop().create_future()
         box.finished.connect(
-            lambda _result: future.done() or future.set_result(buttons.get(box.clickedButton(), "skip"))
+            lambda _result: (
+                future.done()
+                or future.set_result(buttons.get(box.clickedButton(), "skip"))
+            )
         )
         box.open()
         return await future
@@ -277,17 +297,23 @@ class FilesPane(QWidget):
         directory = self.selected_directory()
         name = self.ask_text("New folder", f"Name of the new folder in {directory}:")
         if name:
-            self._spawn(self._run_action("mkdir", (posixpath.join(directory, name),), directory))
+            self._spawn(
+                self._run_action("mkdir", (posixpath.join(directory, name),), directory)
+            )
 
     def rename_selected(self) -> None:
         index = self.selected_index()
         if not index.isValid() or index.data(EntryRole) is None:
             return
         path = index.data(PathRole)
-        name = self.ask_text("Rename", f"New name for {path}:", posixpath.basename(path))
+        name = self.ask_text(
+            "Rename", f"New name for {path}:", posixpath.basename(path)
+        )
         if name and name != posixpath.basename(path):
             target = posixpath.join(posixpath.dirname(path), name)
-            self._spawn(self._run_action("rename", (path, target), posixpath.dirname(path)))
+            self._spawn(
+                self._run_action("rename", (path, target), posixpath.dirname(path))
+            )
 
     def delete_selected(self) -> None:
         index = self.selected_index()
@@ -298,7 +324,9 @@ class FilesPane(QWidget):
         is_dir = entry[1] == "dir"
         what = f"the folder {path} and everything in it" if is_dir else path
         if self.confirm(f"Delete {what}? This cannot be undone."):
-            self._spawn(self._run_action("delete", (path, is_dir), posixpath.dirname(path)))
+            self._spawn(
+                self._run_action("delete", (path, is_dir), posixpath.dirname(path))
+            )
 
     async def _run_action(self, name: str, args: tuple, directory: str) -> bool:
         self.hide_error()
@@ -353,7 +381,9 @@ class FilesPane(QWidget):
 
     def _on_transfer_finished(self, transfer: Transfer) -> None:
         if transfer.state == "failed":
-            self.show_error(f"{transfer.direction} of {transfer.target} failed: {transfer.error}")
+            self.show_error(
+                f"{transfer.direction} of {transfer.target} failed: {transfer.error}"
+            )
         if transfer.direction == "upload" and transfer.state == "done":
             self.reload_path(posixpath.dirname(transfer.remote_path))
 

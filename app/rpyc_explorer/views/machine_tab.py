@@ -106,5 +106,9 @@ class MachineTab(QWidget):
             try:
                 await pane.shutdown()
             except Exception as exc:  # one pane failing must not keep the others alive
-                log.warning("%s: shutting down %s failed: %s",
-                            self.session.machine.name, type(pane).__name__, exc)
+                log.warning(
+                    "%s: shutting down %s failed: %s",
+                    self.session.machine.name,
+                    type(pane).__name__,
+                    exc,
+                )

@@ -93,15 +93,23 @@ class ModulesPane(QWidget):
         self.details = QPlainTextEdit(self)
         self.details.setReadOnly(True)
         self.details.setFont(QFont("monospace"))
-        self.details.setPlaceholderText("Select an object to see its type, value, docstring and source")
+        self.details.setPlaceholderText(
+            "Select an object to see its type, value, docstring and source"
+        )
         self.evaluate_button = QPushButton("Evaluate", self)
-        self.evaluate_button.setToolTip("Run this property's getter once and show its value")
+        self.evaluate_button.setToolTip(
+            "Run this property's getter once and show its value"
+        )
         self.evaluate_button.setEnabled(False)
-        self.evaluate_button.clicked.connect(lambda: self._spawn(self.evaluate_current()))
+        self.evaluate_button.clicked.connect(
+            lambda: self._spawn(self.evaluate_current())
+        )
         self.send_button = QPushButton("Send to console", self)
         self.send_button.setToolTip("Bind this object to a name in the remote console")
         self.send_button.setEnabled(False)
-        self.send_button.clicked.connect(lambda: self._spawn(self.send_current_to_console()))
+        self.send_button.clicked.connect(
+            lambda: self._spawn(self.send_current_to_console())
+        )
         self.status = QLabel(self)
         actions = QHBoxLayout()
         actions.addWidget(self.status, 1)
@@ -135,7 +143,9 @@ class ModulesPane(QWidget):
             | (SHOW_DUNDER if self.dunder_box.isChecked() else 0)
             | (SHOW_CALLABLES if self.callables_box.isChecked() else 0)
         )
-        self.model.set_options(flags=flags, module_filter=self.filter_edit.text().strip())
+        self.model.set_options(
+            flags=flags, module_filter=self.filter_edit.text().strip()
+        )
 
     def refresh(self) -> None:
         """Reload every expanded branch from the remote side."""
@@ -148,7 +158,9 @@ class ModulesPane(QWidget):
     def _on_current_changed(self, current: QModelIndex, _previous: QModelIndex) -> None:
         item = current.siblingAtColumn(0).data(ItemRole)
         self.evaluate_button.setEnabled(item is not None and item.kind == "property")
-        self.send_button.setEnabled(item is not None and bool(item.path) and item.kind != "property")
+        self.send_button.setEnabled(
+            item is not None and bool(item.path) and item.kind != "property"
+        )
         if item is not None and item.path:
             self._spawn(self.show_details(item))
 
@@ -156,7 +168,9 @@ class ModulesPane(QWidget):
         """Load and show the details of ``item``; return the text shown."""
         self.details.setPlainText("loading…")
         try:
-            details, error = await self.session.call("object_details", item.root, item.path)
+            details, error = await self.session.call(
+                "object_details", item.root, item.path
+            )
         except Exception as exc:
             details, error = None, ("error", str(exc), "")
         if error is not None:
@@ -193,7 +207,9 @@ class ModulesPane(QWidget):
         if item is None or not item.path:
             return ""
         try:
-            name, error = await self.session.call("send_to_console", item.root, item.path, "")
+            name, error = await self.session.call(
+                "send_to_console", item.root, item.path, ""
+            )
         except Exception as exc:
             name, error = "", ("error", str(exc), "")
         if error is not None:

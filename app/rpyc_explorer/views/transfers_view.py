@@ -57,9 +57,16 @@ class TransfersView(QWidget):
         percent = int(100 * transfer.done / transfer.size) if transfer.size else 0
         if transfer.state == "done":
             percent = 100
-        item.setText(2, f"{percent} %  ({format_size(transfer.done)} of {format_size(transfer.size)})")
-        item.setText(3, f"{format_size(int(transfer.speed()))}/s" if transfer.done else "")
-        item.setText(4, transfer.state + (f": {transfer.error}" if transfer.error else ""))
+        item.setText(
+            2,
+            f"{percent} %  ({format_size(transfer.done)} of {format_size(transfer.size)})",
+        )
+        item.setText(
+            3, f"{format_size(int(transfer.speed()))}/s" if transfer.done else ""
+        )
+        item.setText(
+            4, transfer.state + (f": {transfer.error}" if transfer.error else "")
+        )
 
     def cancel_selected(self) -> None:
         ids = {item.data(0, Qt.UserRole) for item in self.tree.selectedItems()}

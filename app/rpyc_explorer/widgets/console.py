@@ -1,6 +1,6 @@
 """A Python console widget: prompts, editing, history, completion popup, output.
 
-The widget knows nothing about the remote side. It emits `executeRequested` when the
+The widget makes no remote calls itself. It emits `executeRequested` when the
 user presses Enter, `completionRequested` on Tab and `interruptRequested` on Ctrl+C
 while code runs; the console pane answers with `continue_input`, `start_run`,
 `append_output`, `finish_run` and `show_completions`.
@@ -12,7 +12,14 @@ last ``>>> `` prompt; continuation lines start with ``... ``, which `input_text`
 from __future__ import annotations
 
 from PySide6.QtCore import QStringListModel, Qt, Signal
-from PySide6.QtGui import QColor, QFont, QKeyEvent, QKeySequence, QTextCharFormat, QTextCursor
+from PySide6.QtGui import (
+    QColor,
+    QFont,
+    QKeyEvent,
+    QKeySequence,
+    QTextCharFormat,
+    QTextCursor,
+)
 from PySide6.QtWidgets import QCompleter, QPlainTextEdit, QWidget
 
 from .console_highlight import PythonHighlighter
@@ -37,12 +44,14 @@ class ConsoleWidget(QPlainTextEdit):
 
     # The full input (prompts stripped) when Enter is pressed without Shift.
     executeRequested = Signal(str)
-    # The input text before the cursor, when Tab asks for completions.
+    # The input text before the cursor, when Tab requests completions.
     completionRequested = Signal(str)
     # Ctrl+C while a run is in progress.
     interruptRequested = Signal()
 
-    def __init__(self, history: History | None = None, parent: QWidget | None = None) -> None:
+    def __init__(
+        self, history: History | None = None, parent: QWidget | None = None
+    ) -> None:
         super().__init__(parent)
         self.history = history or History(None)
         self.running = False
@@ -150,7 +159,11 @@ class ConsoleWidget(QPlainTextEdit):
     def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802 - Qt override
         key, modifiers = event.key(), event.modifiers()
         if self._completer.popup().isVisible() and key in (
-            Qt.Key_Enter, Qt.Key_Return, Qt.Key_Escape, Qt.Key_Tab, Qt.Key_Backtab
+            Qt.Key_Enter,
+            Qt.Key_Return,
+            Qt.Key_Escape,
+            Qt.Key_Tab,
+            Qt.Key_Backtab,
         ):
             event.ignore()
             return
@@ -200,7 +213,9 @@ class ConsoleWidget(QPlainTextEdit):
             if cursor.position() >= self._input_start:
                 target = max(target, self._input_start)
             shift = modifiers & Qt.ShiftModifier
-            cursor.setPosition(target, QTextCursor.KeepAnchor if shift else QTextCursor.MoveAnchor)
+            cursor.setPosition(
+                target, QTextCursor.KeepAnchor if shift else QTextCursor.MoveAnchor
+            )
             self.setTextCursor(cursor)
             return True
         return False
@@ -209,7 +224,10 @@ class ConsoleWidget(QPlainTextEdit):
         cursor = self.textCursor()
         text = self.input_text()
         if key == Qt.Key_Up:
-            if cursor.blockNumber() != self.document().findBlock(self._input_start).blockNumber():
+            if (
+                cursor.blockNumber()
+                != self.document().findBlock(self._input_start).blockNumber()
+            ):
                 return False
             entry = self.history.previous(text)
         else:
@@ -278,7 +296,10 @@ class ConsoleWidget(QPlainTextEdit):
 
     def _move_into_input(self) -> None:
         cursor = self.textCursor()
-        if cursor.selectionStart() < self._input_start or cursor.position() < self._input_start:
+        if (
+            cursor.selectionStart() < self._input_start
+            or cursor.position() < self._input_start
+        ):
             self._move_to_end()
 
     def _move_to_end(self) -> None:
@@ -305,7 +326,10 @@ class ConsoleWidget(QPlainTextEdit):
 
 def _strip_continuations(raw: str) -> str:
     lines = raw.split("\n")
-    rest = [line[len(CONTINUATION) :] if line.startswith(CONTINUATION) else line for line in lines[1:]]
+    rest = [
+        line[len(CONTINUATION) :] if line.startswith(CONTINUATION) else line
+        for line in lines[1:]
+    ]
     return "\n".join([lines[0]] + rest)
 
 
