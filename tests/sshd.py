@@ -5,8 +5,8 @@ its own host key, a throwaway user key and, when the tests run as root, a dedica
 user (``rpyc-explorer-test`` by default) with a random password. Nothing outside its
 temporary directory is touched, apart from creating that user and its password file
 (``/run/<user>.password``, root only) once, and ``/run/sshd`` (the privilege-separation
-directory sshd requires). As a non-root user the server can only
-log in that same user, and password login is unavailable.
+directory sshd requires). As a non-root user the server can only log in that same user,
+and password login is unavailable.
 
 Use from a conftest::
 
@@ -14,11 +14,18 @@ Use from a conftest::
     sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))  # tests/
     from sshd import sshd_server  # noqa: F401  (session-scoped fixture)
 
-The fixture yields an `SshServer`: ``host``, ``port``, ``user``, ``key_path``,
-``password`` (None unless root), ``known_hosts`` (path), ``pid`` (of sshd),
-``ssh_options()`` (client options for plain ``ssh``), ``run(command)`` (one
-``ssh host command``), ``ssh_machine()``, ``paramiko_machine()`` and
-``known_host_policy()`` (a paramiko policy that accepts only the pinned host key).
+The fixture yields an `SshServer` with these members:
+
+* ``host``, ``port``, ``user``, ``uid``, ``key_path``, ``known_hosts`` (a path);
+* ``password``, which is None unless the tests run as root;
+* ``pid``, the PID of sshd;
+* ``ssh_options()`` and ``ssh_argv(*command)`` for the plain ``ssh`` client;
+* ``run(command)``, which runs one ``ssh host command``;
+* ``ssh_machine()`` and ``paramiko_machine(password=False)``, plumbum machines;
+* ``known_host_policy()``, a paramiko policy that accepts only the pinned host key.
+
+``start_sshd(extra_config=[...], user=...)`` starts another server with extra
+sshd_config lines or another login user; call its ``stop()`` when done.
 """
 
 from __future__ import annotations

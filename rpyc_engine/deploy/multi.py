@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Iterator, List, Optional, Sequence, Tuple, Union
 
 from rpyc_engine.deploy.deployed_server import DeployedServer
-from rpyc_engine.deploy.errors import DeployError, Leftover, TimeoutExpired
+from rpyc_engine.deploy.errors import CLOSING, DeployError, Leftover, TimeoutExpired
 from rpyc_engine.deploy.transport import machine_alias
 
 logger = logging.getLogger(__name__)
@@ -161,7 +161,7 @@ class MultiServerDeployment:
         if timeouts:
             raise TimeoutExpired(
                 ", ".join(error.host for error in timeouts),
-                "closing",
+                CLOSING,
                 f"{len(timeouts)} server(s) did not exit within {timeout} s",
                 leftovers=leftovers,
             )
