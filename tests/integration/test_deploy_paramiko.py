@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
 
 import paramiko
 import pytest
@@ -15,6 +16,7 @@ from deploy_checks import (
 )
 
 from rpyc_engine.deploy import DeployedServer, TimeoutExpired
+from rpyc_engine.protocol.errors import ConnectionClosed
 
 pytestmark = [pytest.mark.ssh, pytest.mark.timeout(90)]
 
@@ -109,3 +111,30 @@ def test_unknown_host_key_is_rejected(sshd_server, tmp_path):
             timeout=10,
         )
     client.close()
+
+
+def test_dropped_connection_fails_pending_call(sshd_server):
+    """Closing the paramiko machine mid-call fails the call with ConnectionClosed."""
+    machine = sshd_server.paramiko_machine()
+    server = DeployedServer(machine)
+    sleep = server.classic_connect().modules.time.sleep
+    outcome = []
+
+    def call() -> None:
+        try:
+            sleep(60)
+            outcome.append("returned")
+        except Exception as exc:  # recorded so the asserts below show it
+            outcome.append(exc)
+
+    caller = threading.Thread(target=call, daemon=True)
+    caller.start()
+    machine.close()
+    caller.join(timeout=15)
+    leftovers = server.close()
+    assert not caller.is_alive()
+    assert len(outcome) == 1
+    assert isinstance(outcome[0], ConnectionClosed)
+    assert process_gone(server.remote_pid, within=5)
+    # With the SSH connection gone, close() cannot check the remote PID and says so.
+    assert [leftover.kind for leftover in leftovers] == ["unverified-remote-process"]
