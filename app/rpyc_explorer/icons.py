@@ -80,8 +80,12 @@ def _glyph_icon(glyph: str, color: str, disabled: str) -> QIcon:
     return qtawesome.icon(glyph, color=color, color_disabled=disabled)
 
 
-def icon(role: str) -> QIcon:
-    """Return the icon for a role from :data:`GLYPHS` in the current text colour.
+def icon(role: str, color: str | None = None) -> QIcon:
+    """Return the icon for a role from :data:`GLYPHS`.
+
+    Args:
+        role: a key of :data:`GLYPHS`.
+        color: a fixed colour such as "#2ea043"; None uses the palette's text colour.
 
     Raises:
         KeyError: The role is not in :data:`GLYPHS`.
@@ -92,7 +96,7 @@ def icon(role: str) -> QIcon:
         raise KeyError(
             f"unknown icon role {role!r}; add it to rpyc_explorer.icons.GLYPHS"
         ) from None
-    return _glyph_icon(glyph, _text_color(), _disabled_color())
+    return _glyph_icon(glyph, color or _text_color(), _disabled_color())
 
 
 @functools.lru_cache(maxsize=None)

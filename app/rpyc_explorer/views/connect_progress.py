@@ -53,7 +53,8 @@ PHASE_HINTS: dict[str, str] = {
     "and the certificates match its settings.",
 }
 
-_MARK_ROLES = {"done": "success", "failed": "error"}
+# Phase state -> (icon role, colour) of its mark.
+_MARKS = {"done": ("success", "#2ea043"), "failed": ("error", "#d73a49")}
 
 
 class ConnectProgress(QWidget):
@@ -123,10 +124,17 @@ class ConnectProgress(QWidget):
         box.addLayout(buttons)
         holder = QWidget(self)
         holder.setLayout(box)
+        holder.setMinimumWidth(420)
         holder.setMaximumWidth(640)
+        # Stretches rather than an alignment flag centre the panel: with an alignment
+        # the layout ignores heightForWidth and cuts off the wrapped error text.
+        row = QHBoxLayout()
+        row.addStretch(1)
+        row.addWidget(holder, 4)
+        row.addStretch(1)
         outer = QVBoxLayout(self)
         outer.addStretch(1)
-        outer.addWidget(holder, 0, Qt.AlignmentFlag.AlignHCenter)
+        outer.addLayout(row)
         outer.addStretch(2)
         self._paint_marks()
 
@@ -199,7 +207,10 @@ class ConnectProgress(QWidget):
         phase = phase or self.current_phase
         self.failed_phase = phase
         if phase in self._states:
+            failed_at = self.phases.index(phase)
             self._states[phase] = "failed"
+            for name in self.phases[failed_at + 1 :]:
+                self._states[name] = "waiting"
         self._paint_marks()
         label = PHASE_LABELS.get(phase, phase or "connecting").lower()
         hint = hint or PHASE_HINTS.get(phase, "Open the log for details.")
@@ -233,8 +244,9 @@ class ConnectProgress(QWidget):
             state = self._states[phase]
             if state == "running":
                 mark.setPixmap(icons.status_icon("connecting").pixmap(16, 16))
-            elif state in _MARK_ROLES:
-                mark.setPixmap(icons.icon(_MARK_ROLES[state]).pixmap(16, 16))
+            elif state in _MARKS:
+                role, color = _MARKS[state]
+                mark.setPixmap(icons.icon(role, color).pixmap(16, 16))
             else:
                 mark.setPixmap(icons.status_icon("disconnected").pixmap(16, 16))
             self._labels[phase].setEnabled(state != "waiting")

@@ -117,7 +117,9 @@ class HostKeyDialog(QDialog):
         layout.addLayout(_header("key", text, self))
         layout.addLayout(form)
         layout.addWidget(self.buttons)
-        self.setMinimumWidth(520)
+        self.setMinimumWidth(540)
+        # Word-wrapped labels need the height for the final width, not the default.
+        self.adjustSize()
 
     def _finish(self, choice: HostKeyChoice) -> None:
         self.choice = choice
@@ -166,6 +168,8 @@ class ChangedHostKeyDialog(QDialog):
         form.addRow("Host:", QLabel(f"{host}, port {port}", self))
         form.addRow("Key type:", QLabel(key_type, self))
         self.old_label = _fingerprint_label(old_fingerprint, self)
+        # Saved keys carry the file they are in, which can be a long path.
+        self.old_label.setWordWrap(True)
         self.new_label = _fingerprint_label(new_fingerprint, self)
         form.addRow("Saved fingerprint:", self.old_label)
         form.addRow("Offered fingerprint:", self.new_label)
@@ -177,4 +181,5 @@ class ChangedHostKeyDialog(QDialog):
         layout.addLayout(_header("shield-alert", text, self))
         layout.addLayout(form)
         layout.addWidget(self.buttons)
-        self.setMinimumWidth(560)
+        self.setMinimumWidth(640)
+        self.adjustSize()
