@@ -206,9 +206,8 @@ class TransferQueue(QObject):
                     "upload_write", upload_id, transfer.done, data
                 )
                 if error is not None:
-                    raise OSError(
-                        f"writing {transfer.remote_path} failed: {error[1]} ({error[0]})"
-                    )
+                    reason = f"{error[1]} ({error[0]})"
+                    raise OSError(f"writing {transfer.remote_path} failed: {reason}")
                 transfer.done += len(data)
                 self.changed.emit(transfer)
 

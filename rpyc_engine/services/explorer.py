@@ -40,7 +40,8 @@ for _name in [name for name in vars(ExplorerMethods) if name.startswith(_PREFIX)
     _plain = _name[len(_PREFIX) :]
     if hasattr(ExplorerService, _plain):
         raise TypeError(
-            f"ExplorerMethods.{_name} would hide ExplorerService.{_plain}; rename the method"
+            f"ExplorerMethods.{_name} would hide ExplorerService.{_plain}; "
+            "rename the method"
         )
     setattr(ExplorerService, _plain, getattr(ExplorerMethods, _name))
 del _name, _plain

@@ -25,13 +25,15 @@ import threading
 import traceback
 from typing import Any, Dict, List, Optional, Tuple
 
+from rpyc_engine.services.explorer_objects import cap
+
 OUTPUT_LIMIT = 1024 * 1024
 RESULT_LIMIT = 64 * 1024
 MAX_POLL_WAIT = 5.0
 
 
 class _Run:
-    """State of one run. ``chunks`` contains the ``(stream, text)`` pairs not yet polled."""
+    """State of one run; ``chunks`` are the ``(stream, text)`` pairs not yet polled."""
 
     def __init__(self, run_id: int) -> None:
         self.run_id = run_id
@@ -138,7 +140,7 @@ class Console:
         _install_routers()
         run = _Run(next(self._ids))
         thread = threading.Thread(
-            target=self._execute, args=(run, source), name="console-run-%d" % run.run_id
+            target=self._execute, args=(run, source), name=f"console-run-{run.run_id}"
         )
         thread.daemon = True
         run.thread = thread
@@ -153,14 +155,7 @@ class Console:
             result = self._run_source(source)
             if result is not None:
                 self.namespace["_"] = result
-                text = repr(result)
-                if len(text) > RESULT_LIMIT:
-                    text = text[
-                        :RESULT_LIMIT
-                    ] + "\n[… %d more characters not shown]" % (
-                        len(text) - RESULT_LIMIT
-                    )
-                run.result = text
+                run.result = cap(repr(result), RESULT_LIMIT)
         except BaseException:  # noqa: B036 - KeyboardInterrupt and SystemExit included
             run.traceback = _format_traceback()
         finally:
@@ -202,9 +197,9 @@ class Console:
             done = run.done
         if done:
             if run.dropped:
-                note = "\n[output capped at %d characters; %d more not shown]\n" % (
-                    OUTPUT_LIMIT,
-                    run.dropped,
+                note = (
+                    f"\n[output capped at {OUTPUT_LIMIT} characters; "
+                    f"{run.dropped} more not shown]\n"
                 )
                 chunks += (("note", note),)
                 run.dropped = 0

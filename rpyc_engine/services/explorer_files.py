@@ -1,8 +1,8 @@
 """File-system helpers of the explorer service: directory pages, stat, file ranges.
 
-Every function here serves one remote call and returns brine-dumpable values (tuples,
-str, int, float, bool, bytes, None), so the whole answer travels by value. Errors such as
-permission denied or a vanished directory come back as an error tuple
+Every function here serves one remote call and returns brine-dumpable values
+(tuples, str, int, float, bool, bytes, None), so the whole answer travels by value.
+Errors such as permission denied or a vanished directory come back as an error tuple
 ``(code, message, path)`` in place of the result, never as a raised exception.
 
 Server side: copied onto remote hosts, so CPython 3.8+ and the standard library only.
@@ -284,7 +284,7 @@ def unique_name(path: str) -> str:
         stem, ext = name, ""
     number = 1
     while True:
-        candidate = os.path.join(directory, "%s (%d)%s" % (stem, number, ext))
+        candidate = os.path.join(directory, f"{stem} ({number}){ext}")
         if not os.path.lexists(candidate):
             return candidate
         number += 1
@@ -327,7 +327,7 @@ def read_preview(path: str, limit: int = PREVIEW_LIMIT) -> tuple:
 
 
 class UploadTable:
-    """Open uploads: each writes a temp file beside its target and renames it at the end.
+    """Open uploads, each writing a temp file beside its target, renamed at the end.
 
     A cancelled, failed or abandoned upload removes its temp file, so no half-written
     file ever appears under the target name.

@@ -1,4 +1,4 @@
-"""The batched remote calls of the explorer service, independent of the engine's Service.
+"""The batched remote calls of the explorer service, apart from the engine's Service.
 
 `ExplorerMethods` keeps one client's state (console namespace and runs, open uploads,
 directory snapshots, evaluated properties) and its ``exposed_`` methods. Each method is

@@ -72,7 +72,7 @@ def cap(text: str, limit: int) -> str:
     """Cut ``text`` to ``limit`` characters and append how many were left out."""
     if len(text) <= limit:
         return text
-    return text[:limit] + "\n[… %d more characters not shown]" % (len(text) - limit)
+    return text[:limit] + f"\n[… {len(text) - limit} more characters not shown]"
 
 
 def short_repr(value: Any, limit: int = REPR_LIMIT) -> str:
@@ -151,7 +151,8 @@ class ObjectBrowser:
         for index, step in enumerate(path):
             if descriptor:
                 raise ResolveError(
-                    f"{path[index - 1][1]!r} is a property that has not been evaluated; use Evaluate first"
+                    f"{path[index - 1][1]!r} is a property that has not been "
+                    "evaluated; use Evaluate first"
                 )
             kind, key = step
             if kind == "attr":
@@ -247,7 +248,7 @@ class ObjectBrowser:
     def send_to_console(
         self, root: str, path: tuple, name: str
     ) -> Tuple[str, Optional[tuple]]:
-        """Bind the object at ``path`` to ``name`` (or a free ``objN``) in the console."""
+        """Bind the object at ``path`` to ``name`` (or a free ``objN``) there."""
         try:
             value, descriptor = self.resolve(root, tuple(path))
         except Exception as exc:
@@ -256,9 +257,9 @@ class ObjectBrowser:
             return ("", ("error", "evaluate the property before sending it", str(path)))
         if not name or not name.isidentifier():
             number = 1
-            while "obj%d" % number in self.namespace:
+            while f"obj{number}" in self.namespace:
                 number += 1
-            name = "obj%d" % number
+            name = f"obj{number}"
         self.namespace[name] = value
         return (name, None)
 
@@ -302,7 +303,7 @@ def _nth(iterable: Any, index: int) -> Any:
     for position, item in enumerate(iterable):
         if position == index:
             return item
-    raise ResolveError("item %d no longer exists; refresh the parent" % index)
+    raise ResolveError(f"item {index} no longer exists; refresh the parent")
 
 
 def _child_steps(value: Any) -> List[Tuple[str, tuple]]:
@@ -319,9 +320,11 @@ def _child_steps(value: Any) -> List[Tuple[str, tuple]]:
         steps.sort(key=lambda pair: (pair[0].lower(), pair[0]))
         return steps
     if isa(value, (list, tuple)):
-        return [("[%d]" % i, ("item", i)) for i in range(type(value).__len__(value))]
+        return [(f"[{i}]", ("item", i)) for i in range(type(value).__len__(value))]
     if isa(value, (set, frozenset)):
-        return [("{%d}" % i, ("item", i)) for i in range(type(value).__len__(value))]
+        return [
+            ("{" + str(i) + "}", ("item", i)) for i in range(type(value).__len__(value))
+        ]
     names = sorted(static_names(value), key=lambda name: (name.lower(), name))
     return [(name, ("attr", name)) for name in names]
 

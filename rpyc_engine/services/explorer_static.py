@@ -5,8 +5,8 @@ instance ``__dict__``, then other class attributes) but reads dictionaries direc
 never calls ``__getattribute__``, ``__getattr__``, ``__dir__`` or a descriptor's
 ``__get__``, with two exceptions that run only C code of the interpreter: slot members
 (``__slots__``) and the getters that builtin types define (``int.real``,
-``function.__name__``). Everything else that ``getattr`` would compute is returned as the
-descriptor itself with the flag ``is_descriptor`` set, for the caller to show unrun.
+``function.__name__``). Everything else that ``getattr`` would compute is returned as
+the descriptor itself with the flag ``is_descriptor`` set, for the caller to show unrun.
 
 Type checks use ``issubclass(type(obj), ...)``: ``isinstance`` falls back to the
 ``__class__`` attribute, which a class may define as a property.
@@ -24,7 +24,7 @@ _CLASS_DICT = type.__dict__["__dict__"]
 _FLAGS = type.__dict__["__flags__"]
 _HEAPTYPE = 1 << 9  # Py_TPFLAGS_HEAPTYPE
 _SLOT_TYPES = (types.GetSetDescriptorType, types.MemberDescriptorType)
-# Class attributes whose __get__ only binds or unwraps: showing them unbound is harmless.
+# Class attributes whose __get__ only binds or unwraps, so showing them is harmless.
 _PLAIN_METHOD_TYPES = (
     types.FunctionType,
     types.BuiltinFunctionType,
@@ -37,7 +37,7 @@ _PLAIN_METHOD_TYPES = (
 
 
 def isa(obj: Any, cls: Any) -> bool:
-    """Return whether ``type(obj)`` derives from ``cls``, without reading ``__class__``."""
+    """Return whether ``type(obj)`` derives from ``cls`` (``__class__`` is not read)."""
     return issubclass(type(obj), cls)
 
 
@@ -60,7 +60,7 @@ def _find_in_mro(klass: type, name: str) -> Tuple[Any, bool]:
 
 
 def instance_dict(obj: Any) -> Dict[str, Any]:
-    """Return the instance ``__dict__``, or an empty dict when it has none we can trust."""
+    """Return the instance ``__dict__``, or an empty dict when it has no plain one."""
     slot, found = _find_in_mro(type(obj), "__dict__")
     if not found or not isa(slot, _SLOT_TYPES):
         return {}
@@ -148,7 +148,8 @@ def _bind_slot(obj: Any, name: str, descriptor: Any) -> Tuple[Any, bool]:
         try:
             return descriptor.__get__(obj, type(obj)), False
         except AttributeError:
-            raise AttributeError(f"slot {name!r} of {type(obj).__name__} is not set")
+            message = f"slot {name!r} of {type(obj).__name__} is not set"
+            raise AttributeError(message) from None
     return descriptor, True
 
 

@@ -1,4 +1,4 @@
-"""The real window against the loopback sshd: connect, browse modules and files, run code.
+"""The real window against the loopback sshd: connect, browse, run code remotely.
 
 The qasync fixtures and dialog helpers come from tests/app/conftest.py; the sshd
 fixture from tests/integration/conftest.py. When the tests run as root, the remote side
@@ -16,8 +16,8 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import Qt
 from explorer_support import main_thread_gc  # noqa: F401
+from PySide6.QtCore import Qt
 from rpyc_explorer.app import create_window
 from rpyc_explorer.machines.credentials import CredentialStore
 from rpyc_explorer.machines.known_hosts import KnownHosts
@@ -131,7 +131,7 @@ def test_connect_browse_and_run_remote_code(
         qtbot.keyClicks(console.console, "import os; os.getpid()")
         qtbot.keyClick(console.console, Qt.Key_Return)
         await until(lambda: finished)
-        # session.deployment is the session's Attempt; its deployment is the DeployedServer.
+        # session.deployment is an Attempt whose deployment is the DeployedServer.
         remote_pid = session.deployment.deployment.remote_pid
         await window.disconnect_machine(machine.id)
         return remote_pid, session

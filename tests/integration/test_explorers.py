@@ -114,7 +114,8 @@ def test_ten_thousand_files_page_once_each(remote):
     big = remote.scratch + "/big"
     remote.run(
         f"import os\nos.mkdir({big!r})\n"
-        f"for i in range({FILE_COUNT}):\n    open(os.path.join({big!r}, 'f%05d' % i), 'w').close()"
+        f"for i in range({FILE_COUNT}):\n"
+        f"    open(os.path.join({big!r}, 'f%05d' % i), 'w').close()"
     )
     list_dir = remote.root.list_dir  # one GETATTR, then one CALL per page
     seen: list[str] = []
@@ -170,7 +171,7 @@ def test_permission_denied_is_an_error_value(remote):
 
 
 def test_permission_denied_as_unprivileged_user(tmp_path):
-    """Deploys through setpriv as ``nobody`` so a mode-000 directory is really denied."""
+    """Deploy through setpriv as ``nobody`` so a mode-000 directory is denied."""
     if os.geteuid() != 0:
         pytest.skip(
             "dropping privileges needs root; as a normal user the test above runs"

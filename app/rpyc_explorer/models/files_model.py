@@ -185,7 +185,7 @@ class FilesModel(PagedTreeModel):
         return (entry.owner, entry.group, entry.target)[column - 5]
 
     def find_child(self, parent_index: Any, name: str) -> Any:
-        """Return the index of the loaded child called ``name`` (invalid if not loaded)."""
+        """Return the index of the loaded child ``name`` (invalid if not loaded)."""
         owner = self.node(parent_index)
         for child in owner.children:
             if child.kind == "item" and child.data.name == name:

@@ -33,6 +33,8 @@ PAGE_SIZE = 500
 ERROR_COLOR = "#c0392b"
 
 IndexLike = QModelIndex | QPersistentModelIndex
+# The invalid index that stands for the top level; Qt passes it as the default parent.
+_TOP = QModelIndex()
 
 
 class Node:
@@ -113,7 +115,7 @@ class PagedTreeModel(QAbstractItemModel):
         return self.createIndex(node.row, 0, node)
 
     def index(
-        self, row: int, column: int, parent: IndexLike = QModelIndex()
+        self, row: int, column: int, parent: IndexLike = _TOP
     ) -> QModelIndex:
         if column < 0 or column >= len(self._headers):
             return QModelIndex()
@@ -122,7 +124,7 @@ class PagedTreeModel(QAbstractItemModel):
             return QModelIndex()
         return self.createIndex(row, column, owner.children[row])
 
-    def parent(self, index: IndexLike = QModelIndex()) -> QModelIndex:  # type: ignore[override]
+    def parent(self, index: IndexLike = _TOP) -> QModelIndex:  # type: ignore[override]
         if not index.isValid():
             return QModelIndex()
         owner = self.node(index).parent
@@ -130,15 +132,15 @@ class PagedTreeModel(QAbstractItemModel):
             return QModelIndex()
         return self.createIndex(owner.row, 0, owner)
 
-    def rowCount(self, parent: IndexLike = QModelIndex()) -> int:
+    def rowCount(self, parent: IndexLike = _TOP) -> int:
         if parent.isValid() and parent.column() != 0:
             return 0
         return len(self.node(parent).children)
 
-    def columnCount(self, parent: IndexLike = QModelIndex()) -> int:
+    def columnCount(self, parent: IndexLike = _TOP) -> int:
         return len(self._headers)
 
-    def hasChildren(self, parent: IndexLike = QModelIndex()) -> bool:
+    def hasChildren(self, parent: IndexLike = _TOP) -> bool:
         if parent.isValid() and parent.column() != 0:
             return False
         owner = self.node(parent)
@@ -301,7 +303,7 @@ class PagedTreeModel(QAbstractItemModel):
         self.endResetModel()
 
     def reset_children(self) -> None:
-        """Forget every loaded page below the top level (sort, filter or toggles changed)."""
+        """Forget every page below the top level (sort, filter or toggles changed)."""
         self.beginResetModel()
         for child in self._root.children:
             child.children = []

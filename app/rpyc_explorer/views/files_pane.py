@@ -254,7 +254,8 @@ class FilesPane(QWidget):
         elif binary:
             self.preview.setPlainText(f"{path} is a binary file ({format_size(size)}).")
         else:
-            note = f"\n\n[preview shows the first {format_size(PREVIEW_LIMIT)} of {format_size(size)}]"
+            shown, total = format_size(PREVIEW_LIMIT), format_size(size)
+            note = f"\n\n[preview shows the first {shown} of {total}]"
             self.preview.setPlainText(text + (note if truncated else ""))
         self.previewShown.emit(path)
 

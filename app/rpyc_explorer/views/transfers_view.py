@@ -21,7 +21,7 @@ COLUMNS = ("File", "Direction", "Progress", "Speed", "State")
 
 
 class TransfersView(QWidget):
-    """Lists the transfers of a `TransferQueue`; the Cancel button stops the selected."""
+    """List of a `TransferQueue`'s transfers; Cancel stops the selected ones."""
 
     def __init__(self, queue: TransferQueue, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -59,7 +59,8 @@ class TransfersView(QWidget):
             percent = 100
         item.setText(
             2,
-            f"{percent} %  ({format_size(transfer.done)} of {format_size(transfer.size)})",
+            f"{percent} %  "
+            f"({format_size(transfer.done)} of {format_size(transfer.size)})",
         )
         item.setText(
             3, f"{format_size(int(transfer.speed()))}/s" if transfer.done else ""

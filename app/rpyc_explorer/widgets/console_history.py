@@ -1,7 +1,8 @@
 """Per-machine console history, kept across restarts (Qt-free).
 
-Entries are stored one JSON string per line in ``<data dir>/history/<machine id>.jsonl``,
-so multi-line entries survive. The file is rewritten atomically (temp file + rename).
+Entries are stored one JSON string per line, so multi-line entries survive, in
+``<data dir>/history/<machine id>.jsonl``. The file is rewritten atomically (temp
+file + rename).
 """
 
 from __future__ import annotations
