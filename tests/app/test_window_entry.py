@@ -29,7 +29,7 @@ def test_entry_version():
 
 
 @pytest.mark.gui
-def test_entry_smoke_connects_and_exits(tmp_path):
+def test_entry_smoke_connects_and_exits():
     result = run_module("--smoke")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "smoke: connected to this computer" in result.stdout
