@@ -166,15 +166,18 @@ class ThreadedDriver(Driver):
         return True
 
     def poll(self) -> bool:
-        if self._dispatch_next():
-            return True
-        if self._closed or not self._recv_lock.acquire(False):
-            return False
-        if self._inbox:
-            self._release_read_lock()
-        else:
-            self._read_locked(0)
-        return self._dispatch_next()
+        """Dispatch every payload already read plus what one non-blocking read returns."""
+        served = False
+        while self._dispatch_next():
+            served = True
+        if not self._closed and self._recv_lock.acquire(False):
+            if self._inbox:
+                self._release_read_lock()
+            else:
+                self._read_locked(0)
+            while self._dispatch_next():
+                served = True
+        return served
 
     def serve(self, timeout: Optional[float] = 1.0) -> bool:
         """Dispatch one payload, reading for up to ``timeout`` seconds if none is waiting."""
