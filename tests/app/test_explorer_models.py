@@ -14,6 +14,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from explorer_support import main_thread_gc, make_session, serve_explorer  # noqa: E402, F401
 from rpyc_explorer.models.files_model import COLUMNS, EntryRole, FilesModel, PathRole  # noqa: E402
+from rpyc_explorer.models.remote_calls import CachedCalls  # noqa: E402
 from rpyc_explorer.models.objects_model import (  # noqa: E402
     SHOW_CALLABLES,
     ItemRole,
@@ -192,3 +193,35 @@ def test_objects_model_console_namespace(session, arun):
     assert "answer" in names
     assert model.index(names.index("answer"), 2, console).data() == "42"
     assert os.getpid() == arun(session.call("server_info"))[0]
+
+
+def test_cached_calls_one_frame_per_page(session, tmp_path, arun):
+    for number in range(1500):
+        (tmp_path / f"f{number:04d}").touch()
+    calls = CachedCalls(session)
+    model = FilesModel(calls)
+    model.set_roots([str(tmp_path)])
+    top = model.index(0, 0)
+    counter = session.frame_counter
+    frames_per_page = []
+    while model.canFetchMore(top):
+        before = counter.frames
+        model.fetchMore(top)
+        arun(wait_page(model, top))
+        frames_per_page.append(counter.frames - before)
+    assert model.rowCount(top) == 1500
+    # The first page also fetches the root and looks the method up once (GETROOT,
+    # GETATTR and INSPECT of the proxy's class); every later page is one CALL.
+    assert frames_per_page[0] <= 4
+    assert frames_per_page[1:] == [1, 1]
+    calls.release()
+    assert calls.machine is session.machine
+
+
+async def wait_page(model, index, timeout: float = 20.0) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    await asyncio.sleep(0)
+    while model.node(index).loading:
+        assert loop.time() < deadline, "the page did not arrive"
+        await asyncio.sleep(0.005)

@@ -17,6 +17,7 @@ from typing import Any
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel, QSplitter, QTabWidget, QVBoxLayout, QWidget
 
+from ..models.remote_calls import CachedCalls
 from .console_pane import ConsolePane
 from .files_pane import FilesPane
 from .modules_pane import ModulesPane
@@ -34,6 +35,7 @@ class MachineTab(QWidget):
         self.files_pane: FilesPane | None = None
         self.console_pane: ConsolePane | None = None
         self._start_task: asyncio.Task | None = None
+        self.calls: CachedCalls | None = None
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         if getattr(session, "kind", "explorer") != "explorer":
@@ -47,9 +49,11 @@ class MachineTab(QWidget):
             note.setAlignment(Qt.AlignCenter)
             layout.addWidget(note)
             return
-        self.modules_pane = ModulesPane(session, self)
-        self.files_pane = FilesPane(session, self)
-        self.console_pane = ConsolePane(session, self)
+        # One lookup per remote method, then one round trip per page or poll.
+        self.calls = CachedCalls(session)
+        self.modules_pane = ModulesPane(self.calls, self)
+        self.files_pane = FilesPane(self.calls, self)
+        self.console_pane = ConsolePane(self.calls, self)
         self.tabs = QTabWidget(self)
         self.tabs.addTab(self.modules_pane, "Modules && objects")
         self.tabs.addTab(self.files_pane, "Files")
@@ -112,3 +116,5 @@ class MachineTab(QWidget):
                     type(pane).__name__,
                     exc,
                 )
+        if self.calls is not None:
+            self.calls.release()
