@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import socket
+import time
 from typing import Any, Callable, Dict, Iterator, List
 
 from bench.common import (
@@ -83,6 +84,7 @@ def call_kinds(classic: Any, service: Any = None) -> Dict[str, Callable[[], Any]
     Without ``service`` (a classic root has no ``getpid``) the service rows are left out.
     """
     kinds = {
+        "server-cpu": classic.modules.time.process_time,
         "ping": classic.ping,
         "held": classic.modules.os.getpid,
         "chain": lambda: classic.modules.os.getpid(),
@@ -109,41 +111,104 @@ def run(ctx: Context) -> List[Figure]:
     return figures
 
 
+CPU_KEYS = ("ping", "held", "chain")
+
+
+def interleaved(
+    calls: Dict[str, Dict[str, Callable[[], Any]]], batch: int, repeat: int
+) -> Dict[str, Dict[str, Side]]:
+    """Measure µs/call of each ``calls[side][key]``, alternating the sides per sample.
+
+    Alternating batches (ours, stock, ours, stock, ...) spreads a burst of load from
+    other processes over both sides instead of over whichever happened to run then.
+    Where ``calls[side]`` has a ``"server-cpu"`` probe (the classic server's
+    ``time.process_time``), the CPU time per call of client plus server is recorded
+    under ``"cpu-KEY"``: it depends far less on the machine's load than wall time.
+    """
+    samples: Dict[str, Dict[str, Side]] = {name: {} for name in calls}
+    keys = [key for key, _label, _trips in CALL_ROWS]
+    for key in keys:
+        active = {name: kinds[key] for name, kinds in calls.items() if key in kinds}
+        results = {name: Side() for name in active}
+        cpu = {name: Side() for name in active}
+        for _ in range(repeat):
+            for name, call in active.items():
+                if results[name].error:
+                    continue
+                probe = calls[name].get("server-cpu") if key in CPU_KEYS else None
+                try:
+                    started = time.process_time(), probe() if probe else 0.0
+                    results[name].samples += per_call_us(call, batch, 1)
+                    ended = time.process_time(), probe() if probe else 0.0
+                except Exception as exc:
+                    results[name] = Side(error=describe_error(exc))
+                    continue
+                spent = (ended[0] - started[0]) + (ended[1] - started[1])
+                cpu[name].samples.append(spent / (batch + 1) * 1e6)
+        for name, result in results.items():
+            samples[name][key] = result
+            if calls[name].get("server-cpu") and key in CPU_KEYS:
+                samples[name]["cpu-" + key] = cpu[name]
+    return samples
+
+
+def open_pair(connect: Callable[[], tuple], keep: List[Any]) -> Any:
+    """Open ``(classic, service)`` connections; return their call kinds or the error."""
+    try:
+        classic, service = connect()
+    except Exception as exc:
+        return Side(error=describe_error(exc))
+    keep += [classic, service]
+    return call_kinds(classic, service)
+
+
 def tcp_figures(ctx: Context) -> List[Figure]:
     settings = ctx.settings
     specs = [("ours", "classic"), ("stock", "classic"), ("ours", "service"),
              ("stock", "service"), ("ours", "echo")]  # fmt: skip
+    opened: List[Any] = []
     with servers(*specs) as ports:
         floor = side(lambda: raw_round_trip_us(
             ports[("ours", "echo")], settings.calls_per_batch, settings.repeat
         ))  # fmt: skip
-        samples = {}
-        for engine in ("ours", "stock"):
-            samples[engine] = measure_engine(
-                lambda e=engine: (
-                    classic_client(e, ports[(e, "classic")]),
-                    service_client(e, ports[(e, "service")]),
-                ),
-                ctx,
-            )
-        mixed = {
-            "ours": measure_engine(
-                lambda: (classic_client("ours", ports[("stock", "classic")]),
-                         service_client("ours", ports[("stock", "service")])),
-                ctx, keys=("ping", "held"),
-            ),
-            "stock": measure_engine(
-                lambda: (classic_client("stock", ports[("ours", "classic")]),
-                         service_client("stock", ports[("ours", "service")])),
-                ctx, keys=("ping", "held"),
-            ),
+        pairs = {
+            "ours": ("ours", "ours"), "stock": ("stock", "stock"),
+            "mixed-ours": ("ours", "stock"), "mixed-stock": ("stock", "ours"),
         }  # fmt: skip
+        kinds = {}
+        try:
+            for name, (client, server) in pairs.items():
+                kinds[name] = open_pair(
+                    lambda c=client, s=server: (classic_client(c, ports[(s, "classic")]),
+                                                service_client(c, ports[(s, "service")])),
+                    opened,
+                )  # fmt: skip
+            failed = {name: value for name, value in kinds.items() if isinstance(value, Side)}
+            working = {name: value for name, value in kinds.items() if name not in failed}
+            for name in ("mixed-ours", "mixed-stock"):
+                if name in working:
+                    working[name] = {key: working[name][key] for key in ("ping", "held")}
+            samples = interleaved(working, settings.calls_per_batch, settings.repeat)
+        finally:
+            for conn in opened:
+                conn.close()
+    for name, error in failed.items():
+        samples[name] = {key: error for key, _label, _trips in CALL_ROWS}
     figures = call_figures("TCP", samples, floor)
+    for key, label, trips in CALL_ROWS[:3]:
+        figures.append(Figure(
+            FAMILY, f"{label} ({trips} RT), TCP: CPU time per call, client + server",
+            "µs/call", ours=samples["ours"].get("cpu-" + key, Side(text="n/a")),
+            stock=samples["stock"].get("cpu-" + key, Side(text="n/a")),
+            note="process CPU time (CLOCK_PROCESS_CPUTIME_ID) of the client and of the "
+            "classic server over the same batches, divided by the calls; unlike wall "
+            "time it barely moves with the load of other processes",
+        ))  # fmt: skip
     for key, label, _trips in CALL_ROWS[:2]:
         figures.append(Figure(
             FAMILY, f"{label}, mixed pairs (ours: our client → stock server; "
             "rpyc: stock client → our server)", "µs/call",
-            ours=mixed["ours"][key], stock=mixed["stock"][key],
+            ours=samples["mixed-ours"][key], stock=samples["mixed-stock"][key],
         ))  # fmt: skip
     return figures
 
@@ -151,6 +216,8 @@ def tcp_figures(ctx: Context) -> List[Figure]:
 def call_figures(transport: str, samples: Dict[str, Dict[str, Side]], floor: Any) -> List[Figure]:
     figures = []
     for key, label, trips in CALL_ROWS:
+        if key not in samples["ours"] and key not in samples["stock"]:
+            continue
         ours, stock = samples["ours"][key], samples["stock"][key]
         row_floor = None
         if floor is not None and floor.samples:
@@ -173,76 +240,36 @@ def _throughput(latency: Side) -> Side:
     return Side(samples=[1e6 / value for value in latency.samples])
 
 
-def measure_engine(
-    connect: Callable[[], tuple], ctx: Context, keys: tuple = ()
-) -> Dict[str, Side]:
-    """Open the connections, then measure each call kind; errors fill every row."""
-    settings = ctx.settings
-    try:
-        classic, service = connect()
-    except Exception as exc:
-        error = Side(error=describe_error(exc))
-        return {key: error for key, _label, _trips in CALL_ROWS}
-    try:
-        kinds = call_kinds(classic, service)
-        return {
-            key: side(lambda c=call: per_call_us(c, settings.calls_per_batch, settings.repeat))
-            for key, call in kinds.items()
-            if not keys or key in keys
-        }
-    finally:
-        classic.close()
-        service.close()
-
-
 def ssh_figures(ctx: Context) -> List[Figure]:
-    """The same calls through a deployment on the loopback sshd."""
-    samples: Dict[str, Dict[str, Side]] = {}
-    for engine in ("ours", "stock"):
-        samples[engine] = _ssh_engine(ctx, engine)
-    figures = []
-    for key, label, trips in CALL_ROWS[:3]:
-        ours, stock = samples["ours"][key], samples["stock"][key]
-        figures.append(Figure(
-            FAMILY, f"{label} ({trips} RT), through an SSH deployment", "µs/call",
-            ours=ours, stock=stock,
-            note="ours: channels multiplexed over the deploy's ssh session; "
-            "rpyc: DeployedServer's `ssh -L` tunnel",
-        ))  # fmt: skip
-        figures.append(Figure(
-            FAMILY, "↳ throughput, through an SSH deployment", "calls/s", better=HIGHER,
-            ours=_throughput(ours), stock=_throughput(stock),
-        ))  # fmt: skip
-    return figures
-
-
-def _ssh_engine(ctx: Context, engine: str) -> Dict[str, Side]:
+    """The same calls through one deployment per engine on the loopback sshd."""
     settings = ctx.settings
-    keys = [key for key, _label, _trips in CALL_ROWS[:3]]
+    opened: List[Any] = []
+    kinds: Dict[str, Any] = {}
     try:
         server = ctx.sshd()
-        machine = server.ssh_machine()
-    except Exception as exc:
-        error = Side(error=describe_error(exc))
-        return {key: error for key in keys}
-    try:
-        deployment = _deploy(engine, machine)
-        try:
-            conn = deployment.classic_connect()
-            kinds = call_kinds(conn)
-            return {
-                key: side(lambda c=kinds[key]: per_call_us(
-                    c, settings.calls_per_batch, settings.repeat
-                ))
-                for key in keys
-            }  # fmt: skip
-        finally:
-            deployment.close()
-    except Exception as exc:
-        error = Side(error=describe_error(exc))
-        return {key: error for key in keys}
+        for engine in ("ours", "stock"):
+            try:
+                machine = server.ssh_machine()
+                opened.append(machine)
+                deployment = _deploy(engine, machine)
+                opened.append(deployment)
+                kinds[engine] = call_kinds(deployment.classic_connect())
+            except Exception as exc:
+                kinds[engine] = Side(error=describe_error(exc))
+        working = {name: value for name, value in kinds.items() if not isinstance(value, Side)}
+        samples = interleaved(working, settings.calls_per_batch, settings.repeat)
     finally:
-        machine.close()
+        for item in reversed(opened):
+            item.close()
+    for name, value in kinds.items():
+        if isinstance(value, Side):
+            samples[name] = {key: value for key, _label, _trips in CALL_ROWS}
+    figures = call_figures("through an SSH deployment", samples, None)
+    for figure in figures:
+        if "RT)" in figure.name:
+            figure.note = ("ours: channels multiplexed over the deploy's ssh session; "
+                           "rpyc: DeployedServer's `ssh -L` tunnel")  # fmt: skip
+    return figures
 
 
 def _deploy(engine: str, machine: Any) -> Any:

@@ -107,7 +107,38 @@ def run(ctx: Context) -> List[Figure]:
                     results[(loop_name, engine)] = runs
                 except Exception as exc:
                     results[(loop_name, engine)] = describe_error(exc)
-    return figures_from(results, calls)
+    figures = figures_from(results, calls)
+    return figures + burst_figures(calls)
+
+
+def burst_figures(calls: int) -> List[Figure]:
+    """Ours only: all calls issued at once with ``asyncio.gather`` (bench.loop_lateness)."""
+    import tempfile
+
+    from bench import loop_lateness
+
+    figures = []
+    stock = Side(text="n/a: no asyncio driver")
+    with tempfile.TemporaryDirectory(prefix="rpyc-bench-lateness-") as workdir:
+        proc, port = loop_lateness.start_server(workdir)
+        try:
+            for use_qasync, title in ((False, "default asyncio loop"), (True, "qasync loop")):
+                try:
+                    ticks = loop_lateness.run_on_loop(
+                        lambda: loop_lateness.measure(port, "add", calls, calls), use_qasync
+                    )
+                    ordered = sorted(tick * 1000 for tick in ticks)
+                    worst = Side(samples=[ordered[-1]])
+                    p99 = Side(samples=[ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]])
+                except Exception as exc:
+                    worst = p99 = Side(error=describe_error(exc))
+                label = f"{title}: %s lateness of a 5 ms timer, {calls} concurrent calls"
+                figures.append(Figure(FAMILY, label % "worst", "ms", ours=worst, stock=stock))
+                figures.append(Figure(FAMILY, label % "p99", "ms", ours=p99, stock=stock))
+        finally:
+            proc.terminate()
+            proc.wait(10)
+    return figures
 
 
 def figures_from(results: dict, calls: int) -> List[Figure]:

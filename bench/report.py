@@ -115,7 +115,11 @@ def format_ratio(figure: Figure) -> str:
     if ratio is None:
         return ""
     verdict = "better" if ratio >= 1.0 else "worse"
-    return f"{ratio:.2f}× {verdict}"
+    text = f"{ratio:.2f}× {verdict}"
+    best = figure.best_ratio
+    if best is not None and min(len(figure.ours.samples), len(figure.stock.samples)) > 1:
+        text += f" (best: {best:.2f}×)"
+    return text
 
 
 def family_table(figures: Sequence[Figure]) -> List[str]:
@@ -159,7 +163,9 @@ def render(
         "Both engines run side by side in this one run on this machine; compare the "
         "ratios, not the absolute numbers of another run. Each cell is the **median** "
         "(min–max, n = samples). ↓ means lower is better, ↑ higher is better. "
-        "\"ours vs rpyc\" is how many times better ours is (above 1: ours is better). "
+        "\"ours vs rpyc\" is how many times better ours is (above 1: ours is better), "
+        "from the medians; \"best\" compares the best sample of each side, the one "
+        "least disturbed by other processes. "
         "\"RT\" counts request/reply round trips; frame counts wrap the client "
         "stream's write.",
         "",
