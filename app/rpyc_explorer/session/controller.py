@@ -18,6 +18,7 @@ import asyncio
 import concurrent.futures
 import functools
 import logging
+import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -29,7 +30,7 @@ from ..machines.record import Machine
 from . import connect_steps
 from .askpass import AskpassRequest
 from .attempt import Attempt
-from .logs import MachineLogAdapter
+from .logs import MachineLogAdapter, loop_sink
 from .phases import Phase, SessionError
 from .prompts import AskHostKey, AskSecret, SecretPrompt, secret_of
 from .remote import RemoteSession
@@ -85,6 +86,7 @@ class SessionController(QObject):
         self._executor = _new_executor()
         self._executor_closed = False
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_thread: int | None = None
 
     # -- public API ------------------------------------------------------------------
 
@@ -109,6 +111,7 @@ class SessionController(QObject):
         task = self._tasks.get(machine.id)
         if task is None:
             self._loop = asyncio.get_running_loop()
+            self._loop_thread = threading.get_ident()
             if self._executor_closed:
                 self._executor, self._executor_closed = _new_executor(), False
             task = asyncio.ensure_future(self._connect(machine))
@@ -183,7 +186,7 @@ class SessionController(QObject):
 
     async def _connect(self, machine: Machine) -> RemoteSession:
         log = MachineLogAdapter(
-            logger, machine.name, sink=functools.partial(self.log.emit, machine.id)
+            logger, machine.name, sink=loop_sink(functools.partial(self.log.emit, machine.id))
         )
         attempt = Attempt(machine, log)
         log.info("connecting to %s (%s)", machine.target, machine.kind)
@@ -260,11 +263,15 @@ class SessionController(QObject):
     def report(self, machine_id: str, phase: Phase, fraction: float | None, detail: str) -> None:
         """Emit `phase_changed`; callable from any thread."""
         value = -1.0 if fraction is None else float(fraction)
+        args = (machine_id, phase.value, value, detail)
         loop = self._loop
-        if loop is not None and not loop.is_closed():
-            loop.call_soon_threadsafe(self.phase_changed.emit, machine_id, phase.value, value, detail)
-        else:
-            self.phase_changed.emit(machine_id, phase.value, value, detail)
+        if loop is None or threading.get_ident() == self._loop_thread:
+            self.phase_changed.emit(*args)
+        elif not loop.is_closed():
+            try:
+                loop.call_soon_threadsafe(self.phase_changed.emit, *args)
+            except RuntimeError:
+                pass  # The loop closed between the check and the call.
 
     def answer_prompt(self, attempt: Attempt, request: AskpassRequest) -> Secret | None:
         """Answer an ssh prompt from the keyring or the user (askpass thread)."""

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import threading
 from collections.abc import Callable, MutableMapping
 from typing import Any
 
@@ -43,3 +45,30 @@ class MachineLogAdapter(logging.LoggerAdapter):
         if self.sink is not None and level >= self.sink_level:
             text = str(msg) % args if args else str(msg)
             self.sink(f"{logging.getLevelName(level)} {text}")
+
+
+def loop_sink(emit: Callable[[str], None]) -> LineSink:
+    """Wrap a signal's `emit` so that calls from worker threads go through the loop.
+
+    Qt signals are emitted only on the thread that created the sink (the GUI
+    thread, where the asyncio loop runs); other threads hand the line to the
+    loop with `call_soon_threadsafe`. Lines that arrive after the loop closed
+    are dropped, because their receivers may already be gone. Without a running
+    loop at creation, every call emits directly.
+    """
+    owner = threading.get_ident()
+    try:
+        loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+    except RuntimeError:
+        loop = None
+
+    def sink(line: str) -> None:
+        if threading.get_ident() == owner or loop is None:
+            emit(line)
+        elif not loop.is_closed():
+            try:
+                loop.call_soon_threadsafe(emit, line)
+            except RuntimeError:
+                pass  # The loop closed between the check and the call.
+
+    return sink

@@ -17,7 +17,7 @@ from typing import Any, Literal, Protocol, TypeVar
 from PySide6.QtCore import QObject, Signal
 
 from ..machines.record import Machine
-from .logs import MachineLogAdapter
+from .logs import MachineLogAdapter, loop_sink
 
 logger = logging.getLogger(__name__)
 
@@ -84,7 +84,7 @@ class RemoteSession(QObject):
         self.conn = conn
         self.kind: SessionKind = kind
         self.deployment = deployment
-        self.logger = MachineLogAdapter(logger, machine.name, sink=self.log.emit)
+        self.logger = MachineLogAdapter(logger, machine.name, sink=loop_sink(self.log.emit))
         self._executor = concurrent.futures.ThreadPoolExecutor(
             max_workers=_WORKERS, thread_name_prefix=f"session-{machine.id[:8]}"
         )
@@ -150,6 +150,8 @@ class RemoteSession(QObject):
         finally:
             closer.shutdown(wait=False)
             self._executor.shutdown(wait=False, cancel_futures=True)
+        for problem in self.cleanup_problems:
+            self.logger.warning("cleanup: %s", problem)
         self._mark_closed("closed by user")
         return self.cleanup_problems
 
@@ -167,8 +169,6 @@ class RemoteSession(QObject):
             result = None
         if isinstance(result, (list, tuple)):
             self.cleanup_problems.extend(str(item) for item in result)
-        for problem in self.cleanup_problems:
-            self.logger.warning("cleanup: %s", problem)
 
     def _mark_closed(self, reason: str) -> None:
         if self._closed_reason is not None:
