@@ -6,9 +6,9 @@ import asyncio
 
 import pytest
 import tomllib
-from conftest import visible_child, wait_for_widget
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel, QMessageBox
+from qt_wait import visible_child, wait_for_widget
 from rpyc_explorer.app import create_window
 from rpyc_explorer.icons import ConnectionState
 from rpyc_explorer.machines.credentials import SERVICE_NAME, CredentialStore
@@ -428,3 +428,36 @@ def test_window_policy_blocks_user_machines(qtbot, parts):
     assert not window.actions.import_ssh.isEnabled()
     assert not window.actions.clone_machine.isEnabled()
     assert window.actions.connect.isEnabled()
+
+
+class SpyTab(QLabel):
+    """Records the calls the window makes on a connected machine's tab."""
+
+    def __init__(self, session, parent):
+        super().__init__(f"connected to {session.machine.name}", parent)
+        self.calls: list[str] = []
+
+    def refresh(self):
+        self.calls.append("refresh")
+
+    def focus_path_bar(self):
+        self.calls.append("focus_path_bar")
+
+    async def shutdown(self):
+        self.calls.append("shutdown")
+
+
+def test_window_f5_and_ctrl_l_reach_tab(qtbot, arun, parts):
+    window = make_window(qtbot, parts, connector=fake_connector, tab_factory=SpyTab)
+
+    async def scenario():
+        await window.connect_machine(LOCAL_ID)
+        tab = window.tabs.view(LOCAL_ID)
+        qtbot.keyClick(window, Qt.Key.Key_F5)
+        qtbot.keyClick(window, Qt.Key.Key_L, Qt.KeyboardModifier.ControlModifier)
+        assert tab.calls == ["refresh", "focus_path_bar"]
+        await window.close_sessions()
+        return tab
+
+    tab = arun(scenario())
+    assert tab.calls[-1] == "shutdown"

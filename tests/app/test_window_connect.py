@@ -9,8 +9,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import wait_for_widget
 from PySide6.QtCore import Qt
+from qt_wait import wait_for_widget
 from rpyc_explorer.app import create_window
 from rpyc_explorer.icons import ConnectionState
 from rpyc_explorer.machines.credentials import CredentialStore
@@ -162,3 +162,17 @@ def test_window_two_machines_at_once(qtbot, arun, window):
     # The worst stall is reported for benchmarks; speed is not asserted here.
     assert window.stall_monitor.ticks > 0
     assert window.stall_monitor.worst_ms >= 0
+
+
+def test_window_ctrl_l_focuses_real_path_bar(qtbot, arun, window):
+    async def scenario():
+        await window.connect_machine(LOCAL_ID)
+        qtbot.keyClick(window, Qt.Key.Key_L, Qt.KeyboardModifier.ControlModifier)
+        tab = window.tabs.view(LOCAL_ID)
+        focused = await wait_for_widget(window.focusWidget)
+        await window.close_sessions()
+        return tab, focused
+
+    tab, focused = arun(scenario(), timeout=60)
+    path_bar = tab.files_pane.path_bar
+    assert focused is path_bar or path_bar.isAncestorOf(focused)
