@@ -18,7 +18,7 @@ for arg in "$@"; do
 done
 
 install_debian_packages system-packages.txt test-packages.txt
-create_venv "test"
+create_venv "test,bundle"
 
 export LANG=C.UTF-8
 export QT_QPA_PLATFORM=offscreen
