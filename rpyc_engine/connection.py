@@ -65,7 +65,9 @@ logger = logging.getLogger(__name__)
 
 _connection_numbers = itertools.count(1)
 # Types that are always sent by value: checked before brine's full dumpable test.
-_SCALARS = frozenset({int, str, float, bool, bytes, type(None)})
+_SCALARS = frozenset(
+    {int, str, float, bool, bytes, complex, type(None), type(NotImplemented), type(...)}
+)
 _BaseNetref = netref.BaseNetref
 _get_conn = netref.get_conn
 _get_id_pack = netref.get_id_pack
@@ -319,13 +321,18 @@ class Connection:
 
     def _box(self, obj: Any) -> tuple:
         cls = type(obj)
-        if cls in _SCALARS or dumpable(obj):
+        if cls in _SCALARS:
             return (LABEL_VALUE, obj)
         if cls is tuple:
+            if dumpable(obj):
+                return (LABEL_VALUE, obj)
             box = self._box
             return (LABEL_TUPLE, tuple([box(item) for item in obj]))
-        if issubclass(cls, _BaseNetref) and _get_conn(obj) is self:
-            return (LABEL_LOCAL_REF, _get_id_pack(obj))
+        if issubclass(cls, _BaseNetref):
+            if _get_conn(obj) is self:
+                return (LABEL_LOCAL_REF, _get_id_pack(obj))
+        elif dumpable(obj):  # a frozenset or slice of values
+            return (LABEL_VALUE, obj)
         id_pack = netref.id_pack_of(obj)
         self._exports.add(id_pack, obj)
         return (LABEL_REMOTE_REF, id_pack)

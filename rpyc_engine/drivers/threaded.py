@@ -119,9 +119,11 @@ class ThreadedDriver(Driver):
         thread runs a slow handler, other threads dispatch what was read after it (a reply
         someone waits for, or the next request under ``serve_threaded``).
         """
+        if not self._inbox:
+            return False
         try:
             payload = self._inbox.popleft()
-        except IndexError:
+        except IndexError:  # another thread took the last one
             return False
         self.connection.dispatch_payload(payload)  # type: ignore[union-attr]
         if self._waiters:
