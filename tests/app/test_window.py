@@ -461,3 +461,66 @@ def test_window_f5_and_ctrl_l_reach_tab(qtbot, arun, parts):
 
     tab = arun(scenario())
     assert tab.calls[-1] == "shutdown"
+
+
+def test_window_lost_session_marks_error(qtbot, arun, parts):
+    from PySide6.QtCore import QObject, Signal
+
+    class LosingSession(QObject):
+        """A session whose connection drops, as RemoteSession reports it."""
+
+        closed = Signal(str)
+
+        def __init__(self, machine):
+            super().__init__()
+            self.machine = machine
+
+        async def close(self):
+            return []
+
+    async def connector(machine, reporter):
+        return LosingSession(machine)
+
+    window = make_window(qtbot, parts, connector=connector, tab_factory=label_tab)
+
+    async def scenario():
+        await window.connect_machine(LOCAL_ID)
+        window.tabs.session(LOCAL_ID).closed.emit("connection lost: EOF")
+
+    arun(scenario())
+    assert window.tabs.state(LOCAL_ID) is TabState.FAILED
+    assert window.panel.state(LOCAL_ID) is ConnectionState.ERROR
+    assert window.tabs.session(LOCAL_ID) is None
+    page = window.tabs.widget(0)
+    assert "connection lost: EOF" in page.currentWidget().text()
+    window.panel.select_machine(LOCAL_ID)
+    assert window.actions.reconnect.isEnabled()
+
+
+def test_window_context_menu_has_forget_key(qtbot, parts):
+    from PySide6.QtCore import QPoint
+    from PySide6.QtWidgets import QMenu
+
+    machine = parts["store"].add(Machine.new("web", host="web.example"))
+    window = make_window(qtbot, parts)
+    window.panel.select_machine(machine.id)
+    window.panel.context_menu_requested.emit(machine.id, QPoint(10, 10))
+    menu = next(m for m in window.findChildren(QMenu) if m.isVisible())
+    names = [a.objectName() for a in menu.actions() if not a.isSeparator()]
+    assert "forget_host_key" in names
+    assert "edit_machine" in names
+    assert window.actions.forget_host_key.isEnabled()
+    menu.close()
+
+
+def test_window_geometry_restored(qtbot, parts):
+    first = make_window(qtbot, parts)
+    first.resize(700, 500)
+    first.log_dock.hide()
+    first.save_state()
+    first.close()
+    second = make_window(qtbot, parts)
+    second.restore_state()
+    assert second.size().width() == 700
+    assert second.size().height() == 500
+    assert second.log_dock.isHidden()
