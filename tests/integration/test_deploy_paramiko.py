@@ -38,16 +38,21 @@ def test_first_call_runs_as_test_user(machine, sshd_server):
         assert server.local_pid is None
 
 
-def test_no_listener_and_gone_after_close(machine, sshd_server):
+def test_no_listener_and_gone_after_close(private_sshd):
     """No TCP or reachable Unix socket while deployed; the process ends on close()."""
-    server = DeployedServer(machine)
+    machine = private_sshd.paramiko_machine()
     try:
-        server.classic_connect().modules.os.getpid()
-        assert inet_sockets_of(server.remote_pid) == []
-        assert reachable_unix_sockets_of(server.remote_pid) == []
-        assert tcp_listeners_of_uid(sshd_server.uid) == []
+        server = DeployedServer(machine)
+        try:
+            server.classic_connect().modules.os.getpid()
+            assert inet_sockets_of(server.remote_pid) == []
+            assert reachable_unix_sockets_of(server.remote_pid) == []
+            # The login user is this test's own, so any TCP listener would be ours.
+            assert tcp_listeners_of_uid(private_sshd.uid) == []
+        finally:
+            leftovers = server.close()
     finally:
-        leftovers = server.close()
+        machine.close()
     assert leftovers == ()
     assert process_gone(server.remote_pid, within=0.5)
 

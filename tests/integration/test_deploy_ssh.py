@@ -73,13 +73,19 @@ def test_progress_reports_every_phase(machine):
     assert first_seen == list(PHASES)
 
 
-def test_no_listener_while_deployed(deployed, sshd_server):
+def test_no_listener_while_deployed(private_sshd):
     """The server has no TCP/UDP socket and no named or listening Unix socket."""
-    conn = deployed.classic_connect()
-    assert conn.modules.os.getpid() == deployed.remote_pid
-    assert inet_sockets_of(deployed.remote_pid) == []
-    assert reachable_unix_sockets_of(deployed.remote_pid) == []
-    assert tcp_listeners_of_uid(sshd_server.uid) == []
+    machine = private_sshd.ssh_machine()
+    try:
+        with DeployedServer(machine) as server:
+            conn = server.classic_connect()
+            assert conn.modules.os.getpid() == server.remote_pid
+            assert inet_sockets_of(server.remote_pid) == []
+            assert reachable_unix_sockets_of(server.remote_pid) == []
+            # The login user is this test's own, so any TCP listener would be ours.
+            assert tcp_listeners_of_uid(private_sshd.uid) == []
+    finally:
+        machine.close()
 
 
 def test_nothing_written_and_gone_after_close(private_sshd):
