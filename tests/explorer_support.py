@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import io
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -16,23 +17,43 @@ from typing import Any
 import pytest
 
 from rpyc_engine.factory import connect
+from rpyc_engine.protocol.framing import read_frame
+from rpyc_engine.protocol.messages import decode_message
+from rpyc_engine.protocol.wire import HANDLE_DEL, MSG_REQUEST
 from rpyc_engine.server import ThreadedServer
 from rpyc_engine.services.explorer import ExplorerService
 
 
 class FrameCounter:
-    """Counts the frames a client stream writes (one per request it sends)."""
+    """Counts what a client stream writes: every frame, and the round trips among them.
+
+    ``frames`` counts each write (the engine writes one frame per call). ``round_trips``
+    counts the requests that wait for a reply, so it leaves out DEL, the request a
+    client sends without waiting when a proxy is garbage-collected.
+    """
 
     def __init__(self, stream: Any) -> None:
         self.frames = 0
+        self.round_trips = 0
         self._lock = threading.Lock()
         self._write = stream.write
         stream.write = self._counting_write
 
     def _counting_write(self, data: bytes) -> None:
+        waits = _waits_for_reply(data)
         with self._lock:
             self.frames += 1
+            self.round_trips += waits
         self._write(data)
+
+
+def _waits_for_reply(frame: bytes) -> bool:
+    try:
+        payload = read_frame(io.BytesIO(frame).read)
+        msg_type, _seq, body = decode_message(payload)
+    except Exception:  # not one whole frame: count it, so the test errs high
+        return True
+    return msg_type == MSG_REQUEST and body[0] != HANDLE_DEL
 
 
 @contextlib.contextmanager

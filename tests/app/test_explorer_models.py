@@ -14,12 +14,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from explorer_support import main_thread_gc, make_session, serve_explorer  # noqa: E402, F401
 from rpyc_explorer.models.files_model import COLUMNS, EntryRole, FilesModel, PathRole  # noqa: E402
-from rpyc_explorer.models.remote_calls import CachedCalls  # noqa: E402
 from rpyc_explorer.models.objects_model import (  # noqa: E402
     SHOW_CALLABLES,
     ItemRole,
     ObjectsModel,
 )
+from rpyc_explorer.models.remote_calls import CachedCalls  # noqa: E402
 
 
 @pytest.fixture
@@ -176,12 +176,12 @@ def test_objects_model_page_is_one_call(session, arun):
     model = ObjectsModel(session)
     modules = model.top_index("modules")
     arun(load_all(model, modules))
-    before = session.frame_counter.frames
+    before = session.frame_counter.round_trips
     model.reset_children()
     arun(load_all(model, modules))
     pages = model.pages_requested - 1
     assert pages >= 1
-    assert session.frame_counter.frames - before <= 3 * pages
+    assert session.frame_counter.round_trips - before <= 3 * pages
 
 
 def test_objects_model_console_namespace(session, arun):
@@ -203,17 +203,17 @@ def test_cached_calls_one_frame_per_page(session, tmp_path, arun):
     model.set_roots([str(tmp_path)])
     top = model.index(0, 0)
     counter = session.frame_counter
-    frames_per_page = []
+    trips_per_page = []
     while model.canFetchMore(top):
-        before = counter.frames
+        before = counter.round_trips
         model.fetchMore(top)
         arun(wait_page(model, top))
-        frames_per_page.append(counter.frames - before)
+        trips_per_page.append(counter.round_trips - before)
     assert model.rowCount(top) == 1500
     # The first page also fetches the root and looks the method up once (GETROOT,
     # GETATTR and INSPECT of the proxy's class); every later page is one CALL.
-    assert frames_per_page[0] <= 4
-    assert frames_per_page[1:] == [1, 1]
+    assert trips_per_page[0] <= 4
+    assert trips_per_page[1:] == [1, 1]
     calls.release()
     assert calls.machine is session.machine
 
