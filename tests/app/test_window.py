@@ -485,7 +485,14 @@ def test_window_lost_session_marks_error(qtbot, arun, parts):
 
     async def scenario():
         await window.connect_machine(LOCAL_ID)
-        window.tabs.session(LOCAL_ID).closed.emit("connection lost: EOF")
+        session = window.tabs.session(LOCAL_ID)
+        # A dropped connection is noticed on a worker thread, so emit from one.
+        worker = threading.Thread(
+            target=session.closed.emit, args=("connection lost: EOF",)
+        )
+        worker.start()
+        worker.join(timeout=5)
+        await wait_for_widget(lambda: window.tabs.state(LOCAL_ID) is TabState.FAILED)
 
     arun(scenario())
     assert window.tabs.state(LOCAL_ID) is TabState.FAILED

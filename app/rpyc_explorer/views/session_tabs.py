@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Signal, Slot
 from PySide6.QtWidgets import QLabel, QStackedWidget, QTabWidget, QWidget
 
 from rpyc_explorer import icons
@@ -246,7 +246,9 @@ class SessionTabs(QTabWidget):
             entry.progress = None
         closed = getattr(session, "closed", None)
         if closed is not None:
-            closed.connect(lambda reason: self._on_session_closed(entry, reason))
+            # A bound slot of this widget, not a lambda: the session may emit from a
+            # worker thread, and only a receiver on the GUI thread queues the call.
+            closed.connect(self._on_session_closed)
         self._set_state(entry, TabState.CONNECTED)
 
     def _fail(self, entry: _Entry, phase: str, reason: str, hint: str) -> None:
@@ -270,8 +272,11 @@ class SessionTabs(QTabWidget):
             entry.progress.set_cancelling()
         self._spawn(self.close_machine(machine_id))
 
-    def _on_session_closed(self, entry: _Entry, reason: str) -> None:
-        if self._entries.get(entry.machine.id) is not entry:
+    @Slot(str)
+    def _on_session_closed(self, reason: str) -> None:
+        session = self.sender()
+        entry = next((e for e in self._entries.values() if e.session is session), None)
+        if entry is None:
             return
         if reason != "closed by user" and entry.state is TabState.CONNECTED:
             log.warning(
