@@ -265,7 +265,11 @@ def timed(proxy: Any, timeout: float) -> AsyncProxy:
         TypeError: ``proxy`` is not a callable proxy of a remote object.
         ValueError: ``timeout`` is negative or not a number.
     """
-    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout < 0:
+    if (
+        isinstance(timeout, bool)
+        or not isinstance(timeout, (int, float))
+        or timeout < 0
+    ):
         raise ValueError(f"timeout must be a number of seconds >= 0, not {timeout!r}")
     wrapped = async_(proxy)
     return AsyncProxy(wrapped._proxy, float(timeout))

@@ -79,7 +79,9 @@ class Config:
             )
         timeout = self.sync_request_timeout
         if timeout is not None and (
-            isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout < 0
+            isinstance(timeout, bool)
+            or not isinstance(timeout, (int, float))
+            or timeout < 0
         ):
             raise ValueError(
                 f"sync_request_timeout must be a number of seconds >= 0 or None, "
@@ -122,7 +124,9 @@ class Config:
 
     def __getitem__(self, key: str) -> Any:
         if key not in _KEYS:
-            raise KeyError(f"{key!r} is not a connection setting; valid: {_valid_list()}")
+            raise KeyError(
+                f"{key!r} is not a connection setting; valid: {_valid_list()}"
+            )
         return getattr(self, key)
 
     def __contains__(self, key: object) -> bool:

@@ -121,6 +121,8 @@ class _ProxyRef(weakref.ref):
     """Weak reference to a proxy, carrying its id_pack and how often the peer sent it."""
 
     __slots__ = ("id_pack", "count")
+    id_pack: tuple
+    count: int
 
     def __new__(cls, proxy: Any, callback: Any, id_pack: tuple) -> _ProxyRef:
         self = super().__new__(cls, proxy, callback)
@@ -129,7 +131,7 @@ class _ProxyRef(weakref.ref):
         return self
 
     def __init__(self, proxy: Any, callback: Any, id_pack: tuple) -> None:
-        super().__init__(proxy, callback)
+        super().__init__(proxy, callback)  # type: ignore[call-arg]
 
 
 class Connection:
@@ -219,7 +221,9 @@ class Connection:
 
     # ------------------------------------------------------------------ requests
 
-    def sync_request(self, handler: int, *args: Any, timeout: Optional[float] = None) -> Any:
+    def sync_request(
+        self, handler: int, *args: Any, timeout: Optional[float] = None
+    ) -> Any:
         """Send a request, wait for its reply and return the unboxed value.
 
         Args:
@@ -313,8 +317,13 @@ class Connection:
                     del proxies[id_pack]
             seq = next(self._seq)
             self._ignored_replies.add(seq)
-            boxed = (LABEL_TUPLE, ((LABEL_LOCAL_REF, id_pack), (LABEL_VALUE, ref.count)))
-            frames.append(encode_frame(encode_request(seq, HANDLE_DEL, boxed), threshold))
+            boxed = (
+                LABEL_TUPLE,
+                ((LABEL_LOCAL_REF, id_pack), (LABEL_VALUE, ref.count)),
+            )
+            frames.append(
+                encode_frame(encode_request(seq, HANDLE_DEL, boxed), threshold)
+            )
         return b"".join(frames)
 
     # ------------------------------------------------------------------ boxing
@@ -339,7 +348,9 @@ class Connection:
 
     def _unbox(self, boxed: Any) -> Any:
         if type(boxed) is not tuple or len(boxed) != 2:
-            raise ValueError(f"invalid boxed value: expected (label, data), got {boxed!r:.80}")
+            raise ValueError(
+                f"invalid boxed value: expected (label, data), got {boxed!r:.80}"
+            )
         label, data = boxed
         if label == LABEL_VALUE:
             return data
@@ -371,7 +382,9 @@ class Connection:
                 ref.count += 1  # type: ignore[union-attr]
                 return existing
             if not self._closed:
-                self._proxies[id_pack] = _ProxyRef(proxy, self._releases.append, id_pack)
+                self._proxies[id_pack] = _ProxyRef(
+                    proxy, self._releases.append, id_pack
+                )
         return proxy
 
     def _netref_class(self, id_pack: tuple) -> type:
@@ -416,7 +429,9 @@ class Connection:
             if seq in self._ignored_replies:
                 self._ignored_replies.discard(seq)
             else:
-                self._log.debug("%s: dropped a reply to unknown request %d", self.connid, seq)
+                self._log.debug(
+                    "%s: dropped a reply to unknown request %d", self.connid, seq
+                )
             return
         try:
             if is_error:
@@ -563,7 +578,9 @@ class Connection:
             if not cfg.close_catchall:
                 self._cleanup("local close")
                 raise
-            self._log.debug("%s: error while closing, ignored", self.connid, exc_info=True)
+            self._log.debug(
+                "%s: error while closing, ignored", self.connid, exc_info=True
+            )
         self._cleanup("local close")
 
     def protocol_violation(self, exc: BaseException) -> None:

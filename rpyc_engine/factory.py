@@ -32,7 +32,9 @@ def _service_instance(service: Any) -> Any:
     return service() if isinstance(service, type) else service
 
 
-def connect_stream(stream: Any, service: Any = VoidService, config: ConfigLike = None) -> Connection:
+def connect_stream(
+    stream: Any, service: Any = VoidService, config: ConfigLike = None
+) -> Connection:
     """Create a connection over an open stream (``rpyc_engine.drivers.streams``).
 
     Args:
@@ -57,7 +59,9 @@ def connect(
     return connect_stream(stream, service, config)
 
 
-def unix_connect(path: str, service: Any = VoidService, config: ConfigLike = None) -> Connection:
+def unix_connect(
+    path: str, service: Any = VoidService, config: ConfigLike = None
+) -> Connection:
     """Connect to an RPyC server listening on the Unix domain socket ``path``."""
     return connect_stream(SocketStream.unix_connect(path), service, config)
 
@@ -76,12 +80,16 @@ def connect_pipes(
     return connect_stream(PipeStream(input, output), service, config)
 
 
-def connect_stdpipes(service: Any = VoidService, config: ConfigLike = None) -> Connection:
+def connect_stdpipes(
+    service: Any = VoidService, config: ConfigLike = None
+) -> Connection:
     """Create a connection over this process's stdin and stdout (see ``PipeStream.from_std``)."""
     return connect_stream(PipeStream.from_std(), service, config)
 
 
-def connect_channel(channel: Any, service: Any = VoidService, config: ConfigLike = None) -> Connection:
+def connect_channel(
+    channel: Any, service: Any = VoidService, config: ConfigLike = None
+) -> Connection:
     """Create a connection over a channel object with ``recv``/``sendall``/``close``,
     such as a paramiko channel."""
     return connect_stream(ChannelStream(channel), service, config)

@@ -143,7 +143,13 @@ def handle_buffiter(conn: Connection, obj: Any, count: Any) -> tuple:
 
 
 def handle_oldslicing(
-    conn: Connection, obj: Any, attempt: Any, fallback: Any, start: Any, stop: Any, args: Any
+    conn: Connection,
+    obj: Any,
+    attempt: Any,
+    fallback: Any,
+    start: Any,
+    stop: Any,
+    args: Any,
 ) -> Any:
     if type(args) is not tuple:
         raise TypeError(f"slicing arguments must be a tuple, not {type(args).__name__}")
@@ -201,10 +207,10 @@ def list_methods(obj: Any) -> tuple:
     Walks the MRO from ``object`` down (for a class, the metaclass MRO first), merges the
     class dicts keeping first-insertion order, keeps routines and drops ``LOCAL_ATTRS``.
     """
+    own_mro: Tuple[type, ...] = type(obj).__mro__
+    chain = list(reversed(own_mro))
     if isinstance(obj, type):
-        chain = list(reversed(type(obj).__mro__)) + list(reversed(obj.__mro__))
-    else:
-        chain = list(reversed(type(obj).__mro__))
+        chain += list(reversed(obj.__mro__))
     merged: Dict[str, Any] = {}
     for klass in chain:
         merged.update(klass.__dict__)

@@ -167,7 +167,9 @@ class BaseNetref:
                 other_id_pack = _get_id_pack(other)
                 if other_id_pack[1] == id_pack[1]:
                     return other_id_pack[2] != 0
-                return bool(conn.sync_request(HANDLE_INSTANCECHECK, self, other_id_pack))
+                return bool(
+                    conn.sync_request(HANDLE_INSTANCECHECK, self, other_id_pack)
+                )
         local = type(self).____local_class__  # type: ignore[attr-defined]
         return local is not None and isinstance(other, local)
 
@@ -185,7 +187,9 @@ class BaseNetref:
                     )
                 )
         local = type(self).____local_class__  # type: ignore[attr-defined]
-        return isinstance(other, type) and local is not None and issubclass(other, local)
+        return (
+            isinstance(other, type) and local is not None and issubclass(other, local)
+        )
 
 
 _get_conn: Callable[[Any], Any] = BaseNetref.____conn__.__get__  # type: ignore[attr-defined]
@@ -241,7 +245,9 @@ def check_methods(value: Any) -> Tuple[Tuple[str, Optional[str]], ...]:
         ValueError: the reply has another shape.
     """
     if type(value) is not tuple:
-        raise ValueError(f"invalid INSPECT reply: expected a tuple, got {type(value).__name__}")
+        raise ValueError(
+            f"invalid INSPECT reply: expected a tuple, got {type(value).__name__}"
+        )
     for item in value:
         if type(item) is not tuple or len(item) != 2 or type(item[0]) is not str:
             raise ValueError(f"invalid INSPECT reply entry: {item!r:.80}")
@@ -258,7 +264,9 @@ def buffiter(proxy: Any, chunk: int = 128) -> Iterator[Any]:
         TypeError: ``proxy`` is not a proxy, or ``chunk`` is not a positive int.
     """
     if not issubclass(type(proxy), BaseNetref):
-        raise TypeError(f"buffiter needs a proxy, not {type(proxy).__name__}; use iter()")
+        raise TypeError(
+            f"buffiter needs a proxy, not {type(proxy).__name__}; use iter()"
+        )
     if type(chunk) is not int or chunk < 1:
         raise TypeError(f"chunk must be an int >= 1, not {chunk!r}")
     conn = _get_conn(proxy)
@@ -272,7 +280,7 @@ def buffiter(proxy: Any, chunk: int = 128) -> Iterator[Any]:
 
 def make_proxy(conn: Any, id_pack: tuple, cls: type) -> Any:
     """Create a proxy of class ``cls`` for ``id_pack`` on ``conn``."""
-    proxy = object.__new__(cls)
+    proxy: Any = object.__new__(cls)
     _object_setattr(proxy, "____conn__", conn)
     _object_setattr(proxy, "____id_pack__", id_pack)
     return proxy
@@ -281,30 +289,44 @@ def make_proxy(conn: Any, id_pack: tuple, cls: type) -> Any:
 # ---------------------------------------------------------------------- proxy classes
 
 
+def _call_stub() -> Callable[..., Any]:
+    def stub(self: Any, *args: Any, **kwargs: Any) -> Any:
+        return _get_conn(self).sync_request(
+            HANDLE_CALL, self, args, tuple(kwargs.items()) if kwargs else ()
+        )
+
+    return stub
+
+
+def _slicing_stub(name: str) -> Callable[..., Any]:
+    attempt = name.replace("slice", "item")
+
+    def stub(self: Any, start: Any, stop: Any, *args: Any) -> Any:
+        if stop == sys.maxsize:
+            stop = None
+        return _get_conn(self).sync_request(
+            HANDLE_OLDSLICING, self, attempt, name, start, stop, args
+        )
+
+    return stub
+
+
+def _callattr_stub(name: str) -> Callable[..., Any]:
+    def stub(self: Any, *args: Any, **kwargs: Any) -> Any:
+        return _get_conn(self).sync_request(
+            HANDLE_CALLATTR, self, name, args, tuple(kwargs.items()) if kwargs else ()
+        )
+
+    return stub
+
+
 def _method_stub(name: str, doc: Optional[str]) -> Callable[..., Any]:
     if name == "__call__":
-
-        def stub(self: Any, *args: Any, **kwargs: Any) -> Any:
-            return _get_conn(self).sync_request(
-                HANDLE_CALL, self, args, tuple(kwargs.items()) if kwargs else ()
-            )
-
+        stub = _call_stub()
     elif name in ("__getslice__", "__setslice__", "__delslice__"):
-        attempt = name.replace("slice", "item")
-
-        def stub(self: Any, start: Any, stop: Any, *args: Any) -> Any:
-            if stop == sys.maxsize:
-                stop = None
-            return _get_conn(self).sync_request(
-                HANDLE_OLDSLICING, self, attempt, name, start, stop, args
-            )
-
+        stub = _slicing_stub(name)
     else:
-
-        def stub(self: Any, *args: Any, **kwargs: Any) -> Any:
-            return _get_conn(self).sync_request(
-                HANDLE_CALLATTR, self, name, args, tuple(kwargs.items()) if kwargs else ()
-            )
+        stub = _callattr_stub(name)
 
     stub.__name__ = name
     stub.__qualname__ = name
@@ -316,7 +338,9 @@ def _array(self: Any, *args: Any, **kwargs: Any) -> Any:
     conn = _get_conn(self)
     if not conn._config.allow_pickle:
         raise ValueError("pickling is disabled")
-    value = pickle.loads(conn.sync_request(HANDLE_PICKLE, self, pickle.HIGHEST_PROTOCOL))
+    value = pickle.loads(
+        conn.sync_request(HANDLE_PICKLE, self, pickle.HIGHEST_PROTOCOL)
+    )
     to_array = getattr(value, "__array__", None)
     return to_array(*args, **kwargs) if to_array is not None else value
 
@@ -324,7 +348,9 @@ def _array(self: Any, *args: Any, **kwargs: Any) -> Any:
 def _class_property(local: Optional[type]) -> property:
     if local is not None:
         return property(lambda self: local)
-    return property(lambda self: _get_conn(self).sync_request(HANDLE_GETATTR, self, "__class__"))
+    return property(
+        lambda self: _get_conn(self).sync_request(HANDLE_GETATTR, self, "__class__")
+    )
 
 
 def make_class(
@@ -455,4 +481,6 @@ def builtin_exception(name_pack: str) -> Optional[type]:
     if module != "builtins":
         return None
     value = getattr(builtins, name, None)
-    return value if isinstance(value, type) and issubclass(value, BaseException) else None
+    return (
+        value if isinstance(value, type) and issubclass(value, BaseException) else None
+    )

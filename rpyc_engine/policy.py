@@ -63,7 +63,9 @@ def resolve_name(config: Config, obj: Any, name: str, allowed: bool) -> str:
     """
     if not allowed:
         raise AttributeError(f"cannot access {name!r}")
-    prefix: Optional[str] = config.exposed_prefix if config.allow_exposed_attrs else None
+    prefix: Optional[str] = (
+        config.exposed_prefix if config.allow_exposed_attrs else None
+    )
     plain = (
         config.allow_all_attrs
         or (prefix is not None and name.startswith(prefix))
@@ -92,7 +94,9 @@ def _hook(owner: type, hook_name: str) -> Optional[Callable[..., Any]]:
         return None
 
 
-def get_attr(config: Config, obj: Any, name: Any, hook_owner: Optional[type] = None) -> Any:
+def get_attr(
+    config: Config, obj: Any, name: Any, hook_owner: Optional[type] = None
+) -> Any:
     """Read ``obj.<name>`` for the peer through the access rule.
 
     Args:

@@ -13,7 +13,7 @@ import os
 import select
 import socket
 import sys
-from typing import Any, Optional, Union
+from typing import Any, Optional, Union, cast
 
 from rpyc_engine.protocol.errors import ConnectionClosed
 
@@ -193,7 +193,7 @@ class SocketStream(Stream):
         """
         if self._quickack:
             try:
-                self.sock.setsockopt(socket.IPPROTO_TCP, _QUICKACK, 1)
+                self.sock.setsockopt(socket.IPPROTO_TCP, cast(int, _QUICKACK), 1)
             except OSError:
                 self._quickack = False
 
@@ -211,7 +211,11 @@ class SocketStream(Stream):
 
 def _set_keepalive(sock: socket.socket, seconds: int) -> None:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
-    for option, value in (("TCP_KEEPIDLE", seconds), ("TCP_KEEPINTVL", seconds), ("TCP_KEEPCNT", 5)):
+    for option, value in (
+        ("TCP_KEEPIDLE", seconds),
+        ("TCP_KEEPINTVL", seconds),
+        ("TCP_KEEPCNT", 5),
+    ):
         if hasattr(socket, option):
             sock.setsockopt(socket.IPPROTO_TCP, getattr(socket, option), value)
 

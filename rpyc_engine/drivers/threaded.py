@@ -193,7 +193,9 @@ class ThreadedDriver(Driver):
             if self._inbox:
                 self._release_read_lock()
             else:
-                remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+                remaining = (
+                    None if deadline is None else max(0.0, deadline - time.monotonic())
+                )
                 self._read_locked(remaining)
             served = self._dispatch_next()
         self.connection.flush_releases()  # type: ignore[union-attr]
@@ -244,7 +246,9 @@ class ThreadedDriver(Driver):
         try:
             self.stream.close()
         except Exception:
-            logger.debug("%r: error while closing the stream, ignored", self, exc_info=True)
+            logger.debug(
+                "%r: error while closing the stream, ignored", self, exc_info=True
+            )
         with self._cond:
             self._cond.notify_all()
 
@@ -289,7 +293,9 @@ class BgServingThread:
                 self._callback()
         except Exception:
             self._active = False
-            logger.warning("%s: background serving failed", self._conn.connid, exc_info=True)
+            logger.warning(
+                "%s: background serving failed", self._conn.connid, exc_info=True
+            )
 
     @property
     def active(self) -> bool:
@@ -303,6 +309,8 @@ class BgServingThread:
             RuntimeError: called from the serving thread itself.
         """
         if threading.current_thread() is self._thread:
-            raise RuntimeError("BgServingThread.stop() cannot be called from its own thread")
+            raise RuntimeError(
+                "BgServingThread.stop() cannot be called from its own thread"
+            )
         self._active = False
         self._thread.join(timeout)

@@ -5,6 +5,12 @@ services live in ``rpyc_engine.services.classic`` and the explorer service in
 ``rpyc_engine.services.explorer``.
 """
 
-from rpyc_engine.services.base import Restricted, Service, VoidService, exposed, restricted
+from rpyc_engine.services.base import (
+    Restricted,
+    Service,
+    VoidService,
+    exposed,
+    restricted,
+)
 
 __all__ = ["Restricted", "Service", "VoidService", "exposed", "restricted"]

@@ -45,8 +45,14 @@ class Service:
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         for name, value in list(vars(cls).items()):
-            target = value.__func__ if isinstance(value, (classmethod, staticmethod)) else value
-            if getattr(target, _EXPOSED_FLAG, False) and not name.startswith("exposed_"):
+            target = (
+                value.__func__
+                if isinstance(value, (classmethod, staticmethod))
+                else value
+            )
+            if getattr(target, _EXPOSED_FLAG, False) and not name.startswith(
+                "exposed_"
+            ):
                 setattr(cls, "exposed_" + name, value)
 
     def on_connect(self, conn: Any) -> None:
@@ -97,6 +103,9 @@ class Restricted:
     """
 
     __slots__ = ("_rpyc_wrapped", "_rpyc_attrs", "_rpyc_wattrs")
+    _rpyc_wrapped: Any
+    _rpyc_attrs: frozenset
+    _rpyc_wattrs: frozenset
 
     def __init__(self, obj: Any, attrs: Iterable[str], wattrs: Iterable[str]) -> None:
         object.__setattr__(self, "_rpyc_wrapped", obj)
@@ -147,7 +156,9 @@ def restricted(
             ``()`` to forbid every write.
     """
     if isinstance(attrs, str) or isinstance(wattrs, str):
-        raise TypeError("attrs and wattrs must be collections of names, not a single str")
+        raise TypeError(
+            "attrs and wattrs must be collections of names, not a single str"
+        )
     attrs = frozenset(attrs)
     wattrs = attrs if wattrs is None else frozenset(wattrs)
     cls = _CallableRestricted if "__call__" in attrs else Restricted

@@ -63,8 +63,12 @@ class LoopbackServer:
     def wait_connections(self, count: int, timeout: float = 10.0) -> List[Connection]:
         """Return the first ``count`` accepted connections, waiting for them."""
         with self.connected:
-            ok = self.connected.wait_for(lambda: len(self.connections) >= count, timeout)
-        assert ok, f"server accepted {len(self.connections)} connections, expected {count}"
+            ok = self.connected.wait_for(
+                lambda: len(self.connections) >= count, timeout
+            )
+        assert ok, (
+            f"server accepted {len(self.connections)} connections, expected {count}"
+        )
         return self.connections[:count]
 
     def close(self) -> None:
@@ -89,7 +93,9 @@ def make_server():
     """Factory: ``make_server(service_factory, config=None)`` -> a started LoopbackServer."""
     servers: List[LoopbackServer] = []
 
-    def factory(service_factory: Callable[[], Any], config: Any = None) -> LoopbackServer:
+    def factory(
+        service_factory: Callable[[], Any], config: Any = None
+    ) -> LoopbackServer:
         server = LoopbackServer(service_factory, config)
         servers.append(server)
         return server
@@ -104,7 +110,9 @@ def make_client():
     """Factory: ``make_client(port, service=VoidService, config=None)`` -> Connection."""
     clients: List[Connection] = []
 
-    def factory(port: int, service: Any = None, config: Optional[dict] = None) -> Connection:
+    def factory(
+        port: int, service: Any = None, config: Optional[dict] = None
+    ) -> Connection:
         kwargs = {} if service is None else {"service": service}
         conn = connect("127.0.0.1", port, config=config, **kwargs)
         clients.append(conn)

@@ -84,7 +84,9 @@ def raw(server, good):
 
 
 def _root_id_pack(raw: RawPeer, seq: int = 0) -> tuple:
-    msg_type, reply_seq, body = raw.reply_to(seq, wire.HANDLE_GETROOT, (wire.LABEL_VALUE, ()))
+    msg_type, reply_seq, body = raw.reply_to(
+        seq, wire.HANDLE_GETROOT, (wire.LABEL_VALUE, ())
+    )
     assert (msg_type, reply_seq) == (wire.MSG_REPLY, seq)
     assert body[0] == wire.LABEL_REMOTE_REF
     return body[1]
@@ -176,7 +178,11 @@ def test_cmp_operator_not_allowed(raw):
     root = _root_id_pack(raw)
     args = (
         wire.LABEL_TUPLE,
-        ((wire.LABEL_LOCAL_REF, root), (wire.LABEL_VALUE, 1), (wire.LABEL_VALUE, "__setattr__")),
+        (
+            (wire.LABEL_LOCAL_REF, root),
+            (wire.LABEL_VALUE, 1),
+            (wire.LABEL_VALUE, "__setattr__"),
+        ),
     )
     error = _exception(raw.reply_to(1, wire.HANDLE_CMP, args))
     assert isinstance(error, AttributeError)
@@ -185,7 +191,10 @@ def test_cmp_operator_not_allowed(raw):
 
 
 def test_del_unknown_id_pack(raw):
-    args = (wire.LABEL_TUPLE, ((wire.LABEL_LOCAL_REF, ("x.Y", 1, 2)), (wire.LABEL_VALUE, 1)))
+    args = (
+        wire.LABEL_TUPLE,
+        ((wire.LABEL_LOCAL_REF, ("x.Y", 1, 2)), (wire.LABEL_VALUE, 1)),
+    )
     error = _exception(raw.reply_to(0, wire.HANDLE_DEL, args))
     assert isinstance(error, KeyError)
     assert _ping_works(raw, 1)
@@ -199,7 +208,10 @@ def test_inspect_unknown_id_pack(raw):
 
 
 def test_invalid_id_pack(raw):
-    args = (wire.LABEL_TUPLE, ((wire.LABEL_LOCAL_REF, ("x.Y", "one", 2)), (wire.LABEL_VALUE, 1)))
+    args = (
+        wire.LABEL_TUPLE,
+        ((wire.LABEL_LOCAL_REF, ("x.Y", "one", 2)), (wire.LABEL_VALUE, 1)),
+    )
     error = _exception(raw.reply_to(0, wire.HANDLE_DEL, args))
     assert isinstance(error, ValueError)
     assert "invalid id_pack" in error.args[0]
@@ -210,7 +222,11 @@ def test_bad_call_arguments_execute_nothing(server, raw):
     root = _root_id_pack(raw)
     args = (
         wire.LABEL_TUPLE,
-        ((wire.LABEL_LOCAL_REF, root), (wire.LABEL_VALUE, "keep"), (wire.LABEL_VALUE, 5)),
+        (
+            (wire.LABEL_LOCAL_REF, root),
+            (wire.LABEL_VALUE, "keep"),
+            (wire.LABEL_VALUE, 5),
+        ),
     )
     error = _exception(raw.reply_to(1, wire.HANDLE_CALLATTR, args))
     assert isinstance(error, TypeError)
@@ -233,7 +249,9 @@ def test_bad_call_arguments_execute_nothing(server, raw):
 
 
 def test_reply_with_unknown_seq_is_dropped(raw):
-    raw.send_payload(bytes([wire.MSG_REPLY]) + brine.dump((1234, (wire.LABEL_VALUE, None))))
+    raw.send_payload(
+        bytes([wire.MSG_REPLY]) + brine.dump((1234, (wire.LABEL_VALUE, None)))
+    )
     assert _ping_works(raw, 0)
 
 

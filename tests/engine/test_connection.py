@@ -92,7 +92,9 @@ def test_nested_callbacks(conn):
         return root.nested(step, depth)
 
     assert root.nested(step, 6) == (
-        "level", 6, ("level", 5, ("level", 4, ("level", 3, ("level", 2, ("level", 1, "bottom"))))),
+        "level",
+        6,
+        ("level", 5, ("level", 4, ("level", 3, ("level", 2, ("level", 1, "bottom"))))),
     )
 
 
@@ -427,7 +429,10 @@ def test_on_connect_and_disconnect():
     client.ping()
     client.close()
     thread.join(10)
-    assert events == [("connect", server_side.connid), ("disconnect", server_side.connid)]
+    assert events == [
+        ("connect", server_side.connid),
+        ("disconnect", server_side.connid),
+    ]
 
 
 def test_socketpair_vertical_slice():
@@ -573,7 +578,11 @@ def test_reply_behind_slow_request_not_stalled():
     """A reply read together with a slow request is dispatched by another thread."""
     from rpyc_engine.protocol import wire
     from rpyc_engine.protocol.framing import FrameDecoder, encode_frame
-    from rpyc_engine.protocol.messages import decode_message, encode_reply, encode_request
+    from rpyc_engine.protocol.messages import (
+        decode_message,
+        encode_reply,
+        encode_request,
+    )
 
     release = threading.Event()
 

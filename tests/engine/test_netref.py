@@ -173,7 +173,9 @@ def test_array_refused_without_local_pickle(pair):
     client, _ = pair
     box = client.root.make_box(1)
     array_class = netref_module.make_class("x.Arrayish", (("__array__", None),), False)
-    proxy = netref_module.make_proxy(client, netref_module.get_id_pack(box), array_class)
+    proxy = netref_module.make_proxy(
+        client, netref_module.get_id_pack(box), array_class
+    )
     with pytest.raises(ValueError, match="pickling is disabled"):
         proxy.__array__()
 
@@ -243,7 +245,9 @@ def test_chained_proxy_keeps_id_pack():
     try:
         remote_box = middle.root.make_box(1)
         assert isinstance(remote_box, BaseNetref)
-        assert relay_client.root.forward(remote_box) == netref_module.get_id_pack(remote_box)
+        assert relay_client.root.forward(remote_box) == netref_module.get_id_pack(
+            remote_box
+        )
     finally:
         relay_client.close()
         middle.close()
