@@ -532,3 +532,39 @@ def test_window_geometry_restored(qtbot, parts):
     assert second.size().width() == 700
     assert second.size().height() == 500
     assert second.log_dock.isHidden()
+
+
+def test_window_forget_rejected_secret_and_retry(qtbot, arun, parts, memory_keyring):
+    from rpyc_explorer.machines.credentials import Secret
+    from rpyc_explorer.views.session_tabs import ConnectFailed
+
+    machine = parts["store"].add(Machine.new("pw", host="pw.example", auth="password"))
+    parts["credentials"].set(machine.id, "password", Secret("old-password"))
+    attempts = []
+
+    async def connector(machine, reporter):
+        attempts.append(machine.id)
+        if len(attempts) == 1:
+            raise ConnectFailed(
+                "authentication failed",
+                "authenticating",
+                "",
+                stored_secret_rejected=True,
+            )
+        return FakeSession(machine)
+
+    window = make_window(qtbot, parts, connector=connector, tab_factory=label_tab)
+
+    async def scenario():
+        await window.connect_machine(machine.id)
+        panel = window.tabs.progress_panel(machine.id)
+        assert panel.forget_button.isVisible()
+        panel.forget_button.click()
+        await wait_for_widget(
+            lambda: window.tabs.state(machine.id) is TabState.CONNECTED
+        )
+        await window.close_sessions()
+
+    arun(scenario())
+    assert attempts == [machine.id, machine.id]
+    assert (SERVICE_NAME, f"{machine.id}/password") not in memory_keyring.entries

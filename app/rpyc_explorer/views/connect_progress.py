@@ -75,6 +75,8 @@ class ConnectProgress(QWidget):
     close_requested = Signal()
     # The user asked for this machine's log.
     show_log_requested = Signal()
+    # The user asked to forget the remembered password or passphrase, then retry.
+    forget_secret_requested = Signal()
 
     def __init__(
         self,
@@ -156,12 +158,18 @@ class ConnectProgress(QWidget):
         self.log_button = QPushButton(icons.icon("log"), "Show log", frame)
         self.retry_button = QPushButton(icons.icon("reconnect"), "Retry", frame)
         self.close_button = QPushButton(icons.icon("close-tab"), "Close", frame)
+        self.forget_button = QPushButton(
+            icons.icon("forget-key"), "Forget saved password and retry", frame
+        )
+        self.forget_button.hide()
+        self.forget_button.clicked.connect(self.forget_secret_requested)
         self.log_button.clicked.connect(self.show_log_requested)
         self.retry_button.clicked.connect(self.retry_requested)
         self.close_button.clicked.connect(self.close_requested)
         row = QHBoxLayout()
         row.addWidget(self.log_button)
         row.addStretch(1)
+        row.addWidget(self.forget_button)
         row.addWidget(self.retry_button)
         row.addWidget(self.close_button)
         layout.addLayout(header)
@@ -225,6 +233,10 @@ class ConnectProgress(QWidget):
         self.progress_bar.hide()
         self.cancel_button.hide()
         self.error_frame.show()
+
+    def offer_forget_secret(self) -> None:
+        """Show the button that forgets a rejected remembered secret and retries."""
+        self.forget_button.show()
 
     def set_cancelling(self) -> None:
         """Show that a cancel is in progress."""

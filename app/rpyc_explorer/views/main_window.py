@@ -34,7 +34,7 @@ from rpyc_explorer.views import window_settings
 from rpyc_explorer.views.about_dialog import AboutDialog
 from rpyc_explorer.views.actions import WindowActions
 from rpyc_explorer.views.async_dialog import run_dialog
-from rpyc_explorer.views.machine_commands import MachineCommands
+from rpyc_explorer.views.machine_commands import MachineCommands, secret_kind
 from rpyc_explorer.views.machine_panel import MachinePanel
 from rpyc_explorer.views.session_tabs import (
     CLOSE_TIMEOUT,
@@ -217,6 +217,7 @@ class MainWindow(QMainWindow):
         self.tabs.state_changed.connect(self._on_state_changed)
         self.tabs.currentChanged.connect(lambda _index: self.update_actions())
         self.tabs.show_log_requested.connect(self.show_log)
+        self.tabs.forget_secret_requested.connect(self.forget_secret_and_retry)
 
     # -- tasks -------------------------------------------------------------------------
 
@@ -289,6 +290,15 @@ class MainWindow(QMainWindow):
         if task is not None:
             await asyncio.gather(task, return_exceptions=True)
 
+    def forget_secret_and_retry(self, machine_id: str) -> None:
+        """Forget a machine's remembered password or passphrase and connect again."""
+        machine = self.store.get(machine_id)
+        credentials = self.commands.credentials
+        if credentials is not None:
+            credentials.forget(machine_id, secret_kind(machine))
+        log.info("window: forgot the remembered secret of %s", machine.name)
+        self.connect_machine(machine_id)
+
     # -- view commands -----------------------------------------------------------------
 
     def refresh_current(self) -> None:
@@ -347,7 +357,7 @@ class MainWindow(QMainWindow):
         self.update_actions()
 
     def update_actions(self) -> None:
-        """Enable the actions that fit the selection, the current tab and the policies."""
+        """Enable the actions that fit the selection, current tab and policies."""
         a = self.actions
         machine_id = self.panel.current_machine_id()
         machine = None

@@ -115,7 +115,10 @@ class SessionConnector:
             self._show_changed_key(exc)
             raise ConnectFailed(exc.reason, "connecting", _CHANGED_KEY_HINT) from exc
         except SessionError as exc:
-            raise ConnectFailed(exc.reason, exc.phase.value, exc.hint) from exc
+            rejected = bool(getattr(exc, "used_stored_secret", False))
+            raise ConnectFailed(
+                exc.reason, exc.phase.value, exc.hint, rejected
+            ) from exc
         finally:
             self._reporters.pop(machine.id, None)
 

@@ -35,12 +35,16 @@ class ConnectFailed(Exception):
     Attributes:
         phase: the phase that failed (a key of PHASE_LABELS), or "".
         hint: what the user can try, or "" for the phase's default hint.
+        stored_secret_rejected: the server rejected a password or passphrase
+            that came from the keyring, so the tab offers to forget it.
     """
 
-    def __init__(self, message: str, phase: str = "", hint: str = "") -> None:
+    def __init__(self, message: str, phase: str = "", hint: str = "",
+                 stored_secret_rejected: bool = False) -> None:  # fmt: skip
         super().__init__(message)
         self.phase = phase
         self.hint = hint
+        self.stored_secret_rejected = stored_secret_rejected
 
 
 class ConnectReporter(Protocol):
@@ -100,6 +104,8 @@ class SessionTabs(QTabWidget):
     state_changed = Signal(str, str)
     # The user asked for a machine's log from its tab; carries the machine name.
     show_log_requested = Signal(str)
+    # The user asked to forget a machine's remembered secret; carries the machine id.
+    forget_secret_requested = Signal(str)
 
     def __init__(
         self,
@@ -204,6 +210,9 @@ class SessionTabs(QTabWidget):
         progress.close_requested.connect(
             lambda: self._spawn(self.close_machine(machine.id))
         )
+        progress.forget_secret_requested.connect(
+            lambda: self.forget_secret_requested.emit(machine.id)
+        )
         progress.show_log_requested.connect(
             lambda: self.show_log_requested.emit(entry.machine.name)
         )
@@ -219,6 +228,8 @@ class SessionTabs(QTabWidget):
             raise
         except ConnectFailed as exc:
             self._fail(entry, exc.phase, str(exc), exc.hint)
+            if exc.stored_secret_rejected and entry.progress is not None:
+                entry.progress.offer_forget_secret()
             return
         except Exception as exc:  # noqa: BLE001 - any failure is shown in the tab
             log.exception(
