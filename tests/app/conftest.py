@@ -97,26 +97,4 @@ def memory_keyring() -> MemoryKeyring:
     return MemoryKeyring()
 
 
-async def wait_for_widget(finder: Callable[[], Any], timeout: float = 5.0) -> Any:
-    """Poll `finder()` on the running loop until it returns something truthy."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
-        found = finder()
-        if found:
-            return found
-        if loop.time() > deadline:
-            raise TimeoutError(f"nothing found by {finder!r} within {timeout} s")
-        await asyncio.sleep(0.01)
-
-
-def visible_child(parent: Any, cls: type) -> Callable[[], Any]:
-    """Return a finder for the first visible child of `parent` of type `cls`."""
-
-    def find() -> Any:
-        for child in parent.findChildren(cls):
-            if child.isVisible():
-                return child
-        return None
-
-    return find
+from qt_wait import visible_child, wait_for_widget  # noqa: E402, F401  (re-exported)
