@@ -10,7 +10,7 @@ from pathlib import Path
 import keyring
 import paramiko
 import pytest
-from conftest import visible_child, wait_for_widget
+from qt_wait import visible_child, wait_for_widget
 from PySide6.QtWidgets import QMessageBox
 from rpyc_explorer.app import create_window, with_default_python
 from rpyc_explorer.machines.known_hosts import HostKey, HostKeyStatus

@@ -48,7 +48,8 @@ def test_icon_svg_square():
     assert root.get("viewBox") == "0 0 256 256"
 
 
-def test_icons_render_from_svg(tmp_path, build_module):
+def test_icons_render_from_svg(qapp, tmp_path, build_module):
+    """Runs on pytest-qt's QApplication: a QGuiApplication made here would stop later widget tests."""
     written = build_module.render_icons(theme_dir=tmp_path)
     assert len(written) == 8
     for path in written:
