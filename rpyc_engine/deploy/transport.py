@@ -351,6 +351,8 @@ def start_transport(machine: Any, argv: Sequence[str], alias: str) -> Transport:
 
         return SubprocessTransport(alias, process, start_local_check)
     if _is_paramiko(machine):
+        # NOTE: a ParamikoMachine made with get_pty=True gives its exec channels a pty,
+        # which mangles the binary stream; such a machine cannot deploy.
         return ParamikoTransport(alias, machine, _paramiko_exec(machine, argv))
     if _is_ssh(machine):
         quoted = [shlex.quote(arg) for arg in argv]
