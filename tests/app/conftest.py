@@ -96,5 +96,3 @@ def memory_keyring() -> MemoryKeyring:
     """A fresh in-memory keyring backend."""
     return MemoryKeyring()
 
-
-from qt_wait import visible_child, wait_for_widget  # noqa: E402, F401  (re-exported)
