@@ -1,10 +1,11 @@
 """Build the one-folder bundle of RPyC Explorer: `python packaging/build.py`.
 
-Steps: PyInstaller runs `packaging/rpyc-explorer.spec` into `dist/rpyc-explorer/`;
-the desktop entry, the icons and `install.sh` are copied into the bundle's `share/`
-layout; optionally the bundle's `--smoke` mode runs and its size and start time go
-to the "Bundle" block of docs/benchmarks.md. `--icons` only renders the PNG icons
-from resources/rpyc-explorer.svg (needs PySide6's QtSvg, which the bundle leaves out).
+PyInstaller runs `packaging/rpyc-explorer.spec` into `dist/rpyc-explorer/`. Then the
+desktop entry, the icons and `install.sh` are copied into the bundle's `share/`
+layout. With `--smoke` the bundle's smoke mode runs once, and with `--record` three
+times, writing size and start time to the "Bundle" block of docs/benchmarks.md.
+`--icons` only renders the PNG icons from resources/rpyc-explorer.svg; it needs
+PySide6's QtSvg, which the bundle itself leaves out.
 
 This folder is not a Python package on purpose: a `packaging/__init__.py` would
 shadow the `packaging` library that pip and PyInstaller import.
@@ -156,13 +157,16 @@ def bundle_block(size: int, times: list[float], build_seconds: float) -> str:
 
 def record(block: str, path: Path = BENCHMARKS) -> None:
     """Replace the Bundle block in `path`, or append it, keeping the rest verbatim."""
-    text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n"
+    text = path.read_text(encoding="utf-8") if path.exists() else ""
     if BLOCK_BEGIN in text and BLOCK_END in text:
         before, rest = text.split(BLOCK_BEGIN, 1)
         after = rest.split(BLOCK_END, 1)[1]
         text = before + block.rstrip("\n") + after
-    else:
+    elif text.strip():
         text = text.rstrip("\n") + "\n\n" + block
+    else:
+        # The benchmark command writes the page's title in its own block.
+        text = block
     path.write_text(text, encoding="utf-8")
 
 

@@ -8,9 +8,7 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
-
-REPO = Path(__file__).resolve().parents[2]
-INSTALL_SH = REPO / "packaging" / "install.sh"
+from packaging_paths import REPO
 
 
 def load_build_module() -> ModuleType:
