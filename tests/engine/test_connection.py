@@ -627,3 +627,93 @@ def test_reply_behind_slow_request_not_stalled():
     assert not ping_a.is_alive()
     conn.close()
     theirs.close()
+
+
+def test_close_while_threads_call(server, conn):
+    """Closing under concurrent callers: each call returns or raises ConnectionClosed."""
+    root = conn.root
+    add = root.add
+    outcomes = []
+    started = threading.Barrier(5)
+
+    def worker():
+        started.wait(10)
+        try:
+            for _ in range(1000):
+                add(1, 2)
+        except ConnectionClosed:
+            outcomes.append("closed")
+        except BaseException as exc:
+            outcomes.append(exc)
+        else:
+            outcomes.append("finished")
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    started.wait(10)
+    conn.close()
+    for thread in threads:
+        thread.join(30)
+    assert not any(thread.is_alive() for thread in threads)
+    assert len(outcomes) == 4
+    assert all(outcome in ("closed", "finished") for outcome in outcomes), outcomes
+
+
+def test_large_reply_is_compressed():
+    ours, theirs = socket.socketpair()
+    conn = connect_socket(ours, CalcService)
+    thread = threading.Thread(target=conn.serve_all)
+    thread.start()
+    try:
+        from rpyc_engine.protocol import wire
+        from rpyc_engine.protocol.framing import encode_frame
+        from rpyc_engine.protocol.messages import encode_request
+
+        request = encode_request(0, wire.HANDLE_PING, (1, ("x" * 5000,)))
+        theirs.sendall(encode_frame(request, None))  # sent raw (uncompressed)
+        theirs.settimeout(10)
+        header = b""
+        while len(header) < 5:
+            header += theirs.recv(5 - len(header))
+        length = int.from_bytes(header[:4], "big")
+        assert header[4] == 1  # compressed
+        assert length < 5000
+    finally:
+        theirs.close()
+        thread.join(10)
+    assert not thread.is_alive()
+
+
+def test_before_closed_hook(server, make_client):
+    seen = []
+    conn = make_client(server.port, config={"before_closed": seen.append})
+    root = conn.root
+    conn.close()
+    assert seen == [root]
+
+
+def test_unix_socket_connection(tmp_path):
+    from rpyc_engine.server import ThreadedServer
+
+    path = str(tmp_path / "engine.sock")
+    server = ThreadedServer(CalcService, socket_path=path)
+    server.start_in_thread()
+    try:
+        conn = rpyc_engine.unix_connect(path)
+        assert conn.root.add(2, 2) == 4
+        conn.close()
+    finally:
+        server.close()
+
+
+def test_keepalive_option(server):
+    conn = rpyc_engine.connect("127.0.0.1", server.port, keepalive=30)
+    try:
+        sock = conn._driver.stream.sock
+        assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE) == 1
+        assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 1
+        if hasattr(socket, "TCP_KEEPIDLE"):
+            assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE) == 30
+    finally:
+        conn.close()
