@@ -568,3 +568,45 @@ def test_window_forget_rejected_secret_and_retry(qtbot, arun, parts, memory_keyr
     arun(scenario())
     assert attempts == [machine.id, machine.id]
     assert (SERVICE_NAME, f"{machine.id}/password") not in memory_keyring.entries
+
+
+def test_window_forget_password_action(qtbot, arun, parts, memory_keyring):
+    from rpyc_explorer.machines.credentials import Secret
+
+    machine = parts["store"].add(Machine.new("pw", host="pw.example", auth="password"))
+    parts["credentials"].set(machine.id, "password", Secret("s3cret"))
+    window = make_window(qtbot, parts)
+    window.panel.select_machine(machine.id)
+    assert window.actions.forget_password.isEnabled()
+
+    async def scenario():
+        window.actions.forget_password.trigger()
+        await click_message_button(window, QMessageBox.StandardButton.Yes)
+        done = await wait_for_widget(
+            lambda: next(
+                (b for b in window.findChildren(QMessageBox)
+                 if b.isVisible() and "was removed" in b.text()),
+                None,
+            )
+        )  # fmt: skip
+        done.button(QMessageBox.StandardButton.Ok).click()
+        await window.wait_idle()
+
+    arun(scenario())
+    assert (SERVICE_NAME, f"{machine.id}/password") not in memory_keyring.entries
+    window.panel.select_machine(LOCAL_ID)
+    assert not window.actions.forget_password.isEnabled()
+
+
+def test_window_ctrl_q_closes_sessions(qtbot, arun, parts):
+    window = make_window(qtbot, parts, connector=fake_connector, tab_factory=label_tab)
+
+    async def scenario():
+        await window.connect_machine(LOCAL_ID)
+        session = window.tabs.session(LOCAL_ID)
+        qtbot.keyClick(window, Qt.Key.Key_Q, Qt.KeyboardModifier.ControlModifier)
+        await wait_for_widget(lambda: not window.isVisible())
+        return session
+
+    session = arun(scenario())
+    assert session.closed_calls == 1

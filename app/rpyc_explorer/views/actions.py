@@ -19,6 +19,8 @@ _SPECS: dict[str, tuple[str, str, str, str]] = {
                    "Add machines from ~/.ssh/config"),
     "forget_host_key": ("&Forget host key…", "forget-key", "",
                         "Remove the saved SSH host key of the selected machine"),
+    "forget_password": ("Forget saved &password…", "key", "",
+                        "Remove the machine's password or passphrase from the keyring"),
     "connect": ("&Connect", "connect", "", "Connect to the selected machine"),
     "disconnect": ("&Disconnect", "disconnect", "", "Close the machine's session"),
     "reconnect": ("&Reconnect", "reconnect", "", "Close and open the session again"),
@@ -42,6 +44,7 @@ class WindowActions:
     delete_machine: QAction
     import_ssh: QAction
     forget_host_key: QAction
+    forget_password: QAction
     connect: QAction
     disconnect: QAction
     reconnect: QAction

@@ -251,6 +251,29 @@ class MachineCommands:
         finally:
             self.dialog = None
 
+    async def forget_password(self, machine_id: str) -> bool:
+        """Confirm, then remove the machine's remembered password or passphrase."""
+        machine = self.store.get(machine_id)
+        kind = secret_kind(machine)
+        if self.credentials is None:
+            return False
+        confirmed = await ask_yes_no(
+            self.parent,
+            f"Forget saved {kind}",
+            f"Remove the {kind} of {machine.name} from the keyring? You will be "
+            "asked for it on the next connection.",
+        )
+        if not confirmed:
+            return False
+        removed = self.credentials.forget(machine_id, kind)  # type: ignore[arg-type]
+        text = (
+            f"The {kind} of {machine.name} was removed from the keyring."
+            if removed
+            else f"No {kind} of {machine.name} was saved in the keyring."
+        )
+        await inform(self.parent, f"Forget saved {kind}", text)
+        return removed
+
     # -- host keys ---------------------------------------------------------------------
 
     async def forget_host_key(self, machine_id: str) -> int:

@@ -183,6 +183,7 @@ class MainWindow(QMainWindow):
             a.delete_machine,
             None,
             a.forget_host_key,
+            a.forget_password,
         ):
             menu.addSeparator() if action is None else menu.addAction(action)
 
@@ -195,6 +196,9 @@ class MainWindow(QMainWindow):
         a.import_ssh.triggered.connect(lambda: self.spawn(self.commands.import_ssh()))
         a.forget_host_key.triggered.connect(
             lambda: self._on_selected(self.commands.forget_host_key)
+        )
+        a.forget_password.triggered.connect(
+            lambda: self._on_selected(self.commands.forget_password)
         )
         a.connect.triggered.connect(
             lambda: self.connect_machine(self.panel.current_machine_id())
@@ -375,7 +379,15 @@ class MainWindow(QMainWindow):
         a.clone_machine.setEnabled(
             may_add and machine is not None and not machine.is_builtin
         )
-        a.forget_host_key.setEnabled(machine is not None and machine.kind == "ssh")
+        ssh = machine is not None and machine.kind == "ssh"
+        a.forget_host_key.setEnabled(ssh)
+        credentials = self.commands.credentials
+        a.forget_password.setEnabled(
+            ssh
+            and machine.auth in ("key", "password")
+            and credentials is not None
+            and credentials.available
+        )
         a.connect.setEnabled(machine is not None)
         a.disconnect.setEnabled(has_tab)
         a.reconnect.setEnabled(has_tab)
