@@ -76,7 +76,11 @@ def cap(text: str, limit: int) -> str:
 
 
 def short_repr(value: Any, limit: int = REPR_LIMIT) -> str:
-    """Return a one-line repr of at most ``limit`` characters; errors become text."""
+    """Return a one-line repr of at most ``limit`` characters; errors become text.
+
+    NOTE: reprlib abbreviates builtin containers itself, but for other types it calls
+    the full ``repr()`` before cutting it, so a slow ``__repr__`` slows the page.
+    """
     try:
         text = _short.repr(value)
     except Exception as exc:  # a broken __repr__ must not break the page
@@ -187,6 +191,10 @@ class ObjectBrowser:
             value, descriptor = self.resolve(root, tuple(path))
             if descriptor:
                 raise ResolveError("a property has no children until it is evaluated")
+            if isa(value, (list, tuple, set, frozenset)):
+                # Items have no names to filter, so only the requested slice is built,
+                # whatever the length of the sequence.
+                return self._item_page(value, offset, limit)
             children = _child_steps(value)
             children = _filter(children, value, flags, filter_text)
         except Exception as exc:
@@ -196,6 +204,27 @@ class ObjectBrowser:
             for label, step in children[offset : offset + limit]
         ]
         return (tuple(rows), len(children), None)
+
+    def _item_page(self, value: Any, offset: int, limit: int) -> tuple:
+        total = type(value).__len__(value)
+        brackets = "[]" if isa(value, (list, tuple)) else "{}"
+        indexes = range(max(0, offset), min(total, offset + limit))
+        rows = []
+        if isa(value, (list, tuple)):
+            base = list if isa(value, list) else tuple
+            for index in indexes:
+                item = base.__getitem__(value, index)
+                label = brackets[0] + str(index) + brackets[1]
+                rows.append(make_row(label, item, False, ("item", index)))
+        else:
+            base = set if isa(value, set) else frozenset
+            for index, item in enumerate(base.__iter__(value)):
+                if index >= indexes.stop:
+                    break
+                if index >= indexes.start:
+                    label = brackets[0] + str(index) + brackets[1]
+                    rows.append(make_row(label, item, False, ("item", index)))
+        return (tuple(rows), total, None)
 
     def _row(self, parent: Any, label: str, step: tuple) -> tuple:
         try:
@@ -307,7 +336,10 @@ def _nth(iterable: Any, index: int) -> Any:
 
 
 def _child_steps(value: Any) -> List[Tuple[str, tuple]]:
-    """List ``(label, step)`` pairs for the children of ``value``, in display order."""
+    """List ``(label, step)`` pairs for the keys or attributes of ``value``, sorted.
+
+    Sequences and sets are paged by `ObjectBrowser._item_page` instead.
+    """
     if isa(value, dict):
         steps = []
         for position, key in enumerate(list(dict.keys(value))):
@@ -319,12 +351,6 @@ def _child_steps(value: Any) -> List[Tuple[str, tuple]]:
                 steps.append((short_repr(key, 80), ("keyat", position)))
         steps.sort(key=lambda pair: (pair[0].lower(), pair[0]))
         return steps
-    if isa(value, (list, tuple)):
-        return [(f"[{i}]", ("item", i)) for i in range(type(value).__len__(value))]
-    if isa(value, (set, frozenset)):
-        return [
-            ("{" + str(i) + "}", ("item", i)) for i in range(type(value).__len__(value))
-        ]
     names = sorted(static_names(value), key=lambda name: (name.lower(), name))
     return [(name, ("attr", name)) for name in names]
 

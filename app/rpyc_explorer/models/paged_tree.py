@@ -212,6 +212,7 @@ class PagedTreeModel(QAbstractItemModel):
         if epoch != owner.epoch or not self._attached(owner):
             return
         self._append(owner, [Node(owner, "loading", None)])
+        await _until_loop_runs()
         try:
             rows, total, error = await self.load_page(owner, offset, self.page_size)
         except asyncio.CancelledError:
@@ -319,6 +320,22 @@ class PagedTreeModel(QAbstractItemModel):
             task.cancel()
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def _until_loop_runs(max_yields: int = 1000) -> None:
+    """Yield until the asyncio loop runs.
+
+    qasync runs task steps from Qt timers, so a plain ``processEvents()`` call outside
+    ``run_forever`` (pytest-qt makes them between test phases) can step a task while
+    no loop is running, and ``get_running_loop()`` then fails in the remote call.
+    """
+    for _ in range(max_yields):
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            await asyncio.sleep(0)  # sleep(0) only yields, so it needs no running loop
+        else:
+            return
 
 
 def error_text(error: Sequence[Any]) -> str:
