@@ -8,6 +8,7 @@ expire. A result that expires raises ``AsyncResultTimeout`` naming the request, 
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from typing import TYPE_CHECKING, Any, Callable, Generator, List, Optional, Tuple
@@ -16,6 +17,8 @@ from rpyc_engine.protocol.errors import AsyncResultTimeout, ConnectionClosed
 
 if TYPE_CHECKING:
     from rpyc_engine.connection import Connection
+
+logger = logging.getLogger(__name__)
 
 __all__ = ["AsyncResult", "AsyncProxy", "async_", "describe_request", "timed"]
 
@@ -178,7 +181,17 @@ class AsyncResult:
             callbacks, self._callbacks = self._callbacks, None
         if callbacks:
             for func in callbacks:
-                func(self)
+                try:
+                    func(self)
+                except Exception:
+                    # The completing thread is a connection's reader; a failing callback
+                    # must not stop it from serving.
+                    logger.warning(
+                        "%s: callback %r of a result raised",
+                        self._conn.connid,
+                        func,
+                        exc_info=True,
+                    )
 
 
 def _describe_value(value: Any) -> str:

@@ -586,13 +586,8 @@ class Connection:
     def protocol_violation(self, exc: BaseException) -> None:
         """Log a malformed message or frame from the peer and close the connection."""
         self._log.warning("%s: closing the connection: %s", self.connid, exc)
-        if not self._closed:
-            try:
-                seq = next(self._seq)
-                self._ignored_replies.add(seq)
-                self._send(encode_request(seq, HANDLE_CLOSE, (LABEL_VALUE, ())))
-            except ConnectionClosed:
-                pass
+        # No CLOSE is sent: a peer that sends garbage may also not read, and a blocked
+        # write would hold this thread. Stock peers treat the end of stream like CLOSE.
         self._cleanup("protocol violation")
 
     def transport_lost(self, exc: Optional[BaseException]) -> None:

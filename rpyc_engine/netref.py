@@ -116,7 +116,11 @@ class BaseNetref:
         return _get_conn(self).sync_request(HANDLE_HASH, self)
 
     def __repr__(self) -> str:
-        return _get_conn(self).sync_request(HANDLE_REPR, self)
+        conn = _get_conn(self)
+        if conn.closed:
+            # Debuggers and tracebacks show proxies after their connection is gone.
+            return f"<proxy of {_get_id_pack(self)[0]}, connection closed>"
+        return conn.sync_request(HANDLE_REPR, self)
 
     def __str__(self) -> str:
         return _get_conn(self).sync_request(HANDLE_STR, self)

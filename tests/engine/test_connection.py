@@ -717,3 +717,15 @@ def test_keepalive_option(server):
             assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE) == 30
     finally:
         conn.close()
+
+
+def test_failing_result_callback_does_not_stop_serving(conn, caplog):
+    def broken(result):
+        raise RuntimeError("broken callback")
+
+    result = async_(conn.root.add)(1, 2)
+    result.add_callback(broken)
+    result.wait(10)
+    assert result.value == 3
+    assert conn.root.add(2, 2) == 4
+    assert "callback" in caplog.text

@@ -274,3 +274,10 @@ def test_buffiter_batches(pair):
 def test_buffiter_rejects_local_objects():
     with pytest.raises(TypeError, match="needs a proxy"):
         list(buffiter([1, 2]))
+
+
+def test_repr_after_close(pair):
+    client, _ = pair
+    remote = client.root.make_list(1)
+    client.close()
+    assert repr(remote) == "<proxy of builtins.list, connection closed>"
