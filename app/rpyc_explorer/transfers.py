@@ -6,8 +6,11 @@ end (``upload_open`` / ``upload_write`` / ``upload_commit``); a download writes 
 temp file beside its target and renames it at the end. A cancelled or failed transfer
 removes its temp file, so no half file ever appears under the target name.
 
-When the target exists, the queue asks its ``resolve_conflict`` coroutine function for
-``"overwrite"``, ``"skip"`` or ``"rename"`` (the default answer is ``"rename"``).
+When the target exists, the queue awaits its ``resolve_conflict`` coroutine function,
+which returns ``"overwrite"``, ``"skip"`` or ``"rename"`` (the default is ``"rename"``).
+
+NOTE: transfers move single files; a directory is not walked, so the files pane offers
+only files for download and the file dialog only files for upload.
 """
 
 from __future__ import annotations

@@ -382,3 +382,16 @@ def test_results_are_dumpable(tmp_path):
     assert brine.dumpable(methods.exposed_object_details("modules", (("key", "sys"),)))
     assert brine.dumpable(methods.exposed_complete("sys.pa"))
     assert sys.modules is methods.objects.root_object("modules")
+
+
+def test_object_page_slices_long_sequences():
+    browser = ObjectBrowser({"big": list(range(1_000_000)), "s": frozenset({7})})
+    rows, total, error = browser.page("console", (("key", "big"),), 999_998, 500, 0, "")
+    assert error is None
+    assert total == 1_000_000
+    assert [row[0] for row in rows] == ["[999998]", "[999999]"]
+    assert rows[1][6] == ("item", 999_999)
+    rows, total, _ = browser.page("console", (("key", "s"),), 0, 500, 0, "")
+    assert [(row[0], row[3]) for row in rows] == [("{0}", "7")]
+    details, _ = browser.details("console", (("key", "big"), ("item", 5)))
+    assert details[1] == "5"

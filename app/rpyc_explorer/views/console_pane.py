@@ -119,8 +119,16 @@ class ConsolePane(QWidget):
         self.console.show_completions(int(start), list(candidates))
 
     def interrupt(self) -> None:
-        """Ask the remote side to raise KeyboardInterrupt in the running code."""
+        """Ask the remote side to raise KeyboardInterrupt in the running code.
+
+        Python delivers it at the next bytecode, so code blocked in one long C call
+        (a sleep, a socket read) stops only when that call returns; the note says so.
+        """
         if self.run_id is not None:
+            self.console.append_output(
+                "[interrupt sent; a blocking call finishes before it takes effect]\n",
+                "note",
+            )
             self._spawn(self.session.call("console_interrupt", self.run_id))
 
     def note(self, text: str) -> None:
