@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 __all__ = ["HANDLERS", "check_arity", "list_methods"]
 
 _BaseNetref = netref.BaseNetref
+_MAX_BUFFITER_ITEMS = 65536
 
 
 def _check_int(value: Any, what: str, minimum: int) -> int:
@@ -132,7 +133,9 @@ def handle_inspect(conn: Connection, id_pack: Any) -> tuple:
 
 
 def handle_buffiter(conn: Connection, obj: Any, count: Any) -> tuple:
-    count = _check_int(count, "BUFFITER count", 0)
+    # BUFFITER returns "up to count" items and an empty tuple only at the end, so a capped
+    # batch is still correct, and a peer cannot make one reply hold an endless iterator.
+    count = min(_check_int(count, "BUFFITER count", 0), _MAX_BUFFITER_ITEMS)
     items = []
     for _ in range(count):
         try:

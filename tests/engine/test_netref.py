@@ -281,3 +281,11 @@ def test_repr_after_close(pair):
     remote = client.root.make_list(1)
     client.close()
     assert repr(remote) == "<proxy of builtins.list, connection closed>"
+
+
+def test_buffiter_batch_is_capped(pair):
+    client, _ = pair
+    endless = client.root.counter(10**9)
+    batch = client.sync_request(wire.HANDLE_BUFFITER, endless, 10**9)
+    assert len(batch) == 65536
+    assert batch[:3] == (0, 1, 2)
