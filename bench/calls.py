@@ -257,7 +257,9 @@ def ssh_figures(ctx: Context) -> List[Figure]:
             except Exception as exc:
                 kinds[engine] = Side(error=describe_error(exc))
         working = {name: value for name, value in kinds.items() if not isinstance(value, Side)}
-        samples = interleaved(working, settings.calls_per_batch, settings.repeat)
+        # A round trip through ssh costs several times one over TCP: smaller batches.
+        batch = max(100, settings.calls_per_batch // 4)
+        samples = interleaved(working, batch, settings.repeat)
     finally:
         for item in reversed(opened):
             item.close()

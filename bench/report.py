@@ -146,6 +146,84 @@ def family_table(figures: Sequence[Figure]) -> List[str]:
     return lines
 
 
+def _find(figures: Sequence[Figure], family: str, *parts: str) -> Optional[Figure]:
+    """Return the first figure of ``family`` whose name contains every one of ``parts``."""
+    for figure in figures:
+        if figure.family == family and all(part in figure.name for part in parts):
+            return figure
+    return None
+
+
+def _after(figures: Sequence[Figure], family: str, first: str, *parts: str) -> Optional[Figure]:
+    """Return the first figure after the one named with ``first`` that matches ``parts``."""
+    rows = [figure for figure in figures if figure.family == family]
+    for index, figure in enumerate(rows):
+        if first in figure.name:
+            return _find(rows[index + 1 :], family, *parts)
+    return None
+
+
+def target_rows(figures: Sequence[Figure]) -> List[str]:
+    """Return table rows that check the figures against the project's targets."""
+    rows: List[str] = []
+
+    def ratio_target(title: str, figure: Optional[Figure], needed: float) -> None:
+        if figure is None:
+            return  # its family did not run
+        if figure.ratio is None:
+            rows.append(f"| {title} | ≥ {needed}× | failed | |")
+            return
+        met = "met" if figure.ratio >= needed else "**missed**"
+        rows.append(f"| {title} | ≥ {needed}× | {format_ratio(figure)} | {met} |")
+
+    def limit_target(title: str, figure: Optional[Figure], limit: float, unit: str,
+                     over_floor: bool = False) -> None:
+        if figure is None:
+            return  # its family did not run
+        side = figure.ours
+        if side.median is None:
+            rows.append(f"| {title} | ≤ {limit} {unit} | failed | |")
+            return
+        value, shown = side.median, f"{format_value(side.median)} {unit}"
+        if over_floor:
+            floor = figure.floor.median if figure.floor else None
+            if floor is None:
+                rows.append(f"| {title} | floor + {limit} {unit} | no floor | |")
+                return
+            value -= floor
+            shown += f" (floor {format_value(floor)}: +{format_value(value)})"
+        met = "met" if value <= limit else "**missed**"
+        bound = f"floor + {limit}" if over_floor else f"≤ {limit}"
+        rows.append(f"| {title} | {bound} {unit} | {shown} | {met} |")
+
+    for label, first in (("`conn.ping()`", "`conn.ping()` (1 RT), TCP"),
+                         ("held-netref `getpid()`", "held netref (`os.getpid`) (1 RT), TCP"),
+                         ("`conn.modules.os.getpid()`", "full chain (2 RT), TCP")):
+        ratio_target(f"calls/s of {label} over TCP vs rpyc",
+                     _after(figures, "calls", first, "throughput"), 1.5)
+        ratio_target(f"↳ CPU time per call of {label} vs rpyc",
+                     _find(figures, "calls", first.split(" (")[0], "CPU time"), 1.5)
+    limit_target("zero-deploy start → first call, plain `SshMachine`",
+                 _find(figures, "deploy", "start → first remote call (`SshMachine`"), 0.5, "s", True)
+    limit_target("zero-deploy start → first call, login shared (ControlMaster)",
+                 _find(figures, "deploy", "login shared through"), 0.5, "s", True)
+    limit_target("app: connect + deploy over loopback SSH",
+                 _find(figures, "gui", "loopback sshd: connect + deploy"), 0.5, "s", True)
+    for title in ("loopback sshd", "This computer"):
+        limit_target(f"app ({title}): first screen of 10 000 entries",
+                     _find(figures, "gui", f"{title}: time to the first screen"), 0.5, "s")
+        limit_target(f"app ({title}): frames for the first page",
+                     _find(figures, "gui", f"{title}: ↳ frames"), 3, "frames")
+        limit_target(f"app ({title}): worst stall while connecting",
+                     _after(figures, "gui", f"{title}: connect", "stall"), 50, "ms")
+        limit_target(f"app ({title}): worst stall while loading the first screen",
+                     _after(figures, "gui", f"{title}: time to the first", "stall"), 50, "ms")
+        limit_target(f"app ({title}): worst stall while the pane loads on its own",
+                     _find(figures, "gui", f"{title}: ↳ worst event-loop stall in those"),
+                     50, "ms")
+    return rows
+
+
 def render(
     figures: Sequence[Figure],
     facts: Dict[str, str],
@@ -174,6 +252,10 @@ def render(
         lines += [f"![ours vs rpyc 6.0.2]({chart})", ""]
     elif chart_error:
         lines += [f"Chart not drawn: {chart_error}", ""]
+    targets = target_rows(figures)
+    if targets:
+        lines += ["## Targets", "", "| target | bound | this run (median) | |",
+                  "|---|---|---|---|", *targets, ""]  # fmt: skip
     families: Dict[str, List[Figure]] = {}
     for figure in figures:
         families.setdefault(figure.family, []).append(figure)
