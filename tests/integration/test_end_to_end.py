@@ -36,8 +36,13 @@ qloop = _app_conftest.qloop
 arun = _app_conftest.arun
 app_dirs = _app_conftest.app_dirs
 memory_keyring = _app_conftest.memory_keyring
-wait_for_widget = _app_conftest.wait_for_widget
-visible_child = _app_conftest.visible_child
+_wait_spec = importlib.util.spec_from_file_location(
+    "app_qt_wait", Path(__file__).resolve().parents[1] / "app" / "qt_wait.py"
+)
+_qt_wait = importlib.util.module_from_spec(_wait_spec)
+_wait_spec.loader.exec_module(_qt_wait)
+wait_for_widget = _qt_wait.wait_for_widget
+visible_child = _qt_wait.visible_child
 
 pytestmark = [pytest.mark.ssh, pytest.mark.gui, pytest.mark.timeout(180)]
 SCENARIO_TIMEOUT = 150

@@ -3,9 +3,10 @@
 The main window creates one `MachineTab` per `RemoteSession`, calls `refresh()` on F5,
 `focus_path_bar()` on Ctrl+L, and awaits `shutdown()` before the session closes.
 
-When the session is not an ExplorerService (``session.kind`` is ``"classic"`` or
-``"service"``), the batched calls do not exist on the remote side, so the tab shows a
-note instead of the explorers.
+On our ExplorerService (``session.kind == "explorer"``) the panes call its batched
+methods. On a classic server (``"classic"``, stock rpyc included) the first call sends
+the same helpers with ``execute``, and the panes work the same way. Any other service
+offers nothing to browse, so the tab shows a note instead.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel, QSplitter, QTabWidget, QVBoxLayout, QWidget
 
+from ..models.classic_calls import ClassicCalls
 from ..models.remote_calls import CachedCalls
 from .console_pane import ConsolePane
 from .files_pane import FilesPane
@@ -38,11 +40,13 @@ class MachineTab(QWidget):
         self.calls: CachedCalls | None = None
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        if getattr(session, "kind", "explorer") != "explorer":
+        kind = getattr(session, "kind", "explorer")
+        if kind not in ("explorer", "classic"):
             note = QLabel(
-                f"{session.machine.name} runs a plain RPyC server, not the explorer "
-                "service, so its modules, files and console cannot be browsed here. "
-                "Connect with deployment to get the explorers.",
+                f"{session.machine.name} runs an RPyC service that is neither the "
+                "explorer service nor a classic server, so its modules, files and "
+                "console cannot be browsed here. Connect with deployment, or to a "
+                "classic server, to get the explorers.",
                 self,
             )
             note.setWordWrap(True)
@@ -50,7 +54,9 @@ class MachineTab(QWidget):
             layout.addWidget(note)
             return
         # One lookup per remote method, then one round trip per page or poll.
-        self.calls = CachedCalls(session)
+        self.calls = (
+            CachedCalls(session) if kind == "explorer" else ClassicCalls(session)
+        )
         self.modules_pane = ModulesPane(self.calls, self)
         self.files_pane = FilesPane(self.calls, self)
         self.console_pane = ConsolePane(self.calls, self)
