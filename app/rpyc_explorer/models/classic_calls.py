@@ -7,8 +7,8 @@ is one call on a proxy of that object's bound method, the same single round trip
 on the ExplorerService. The console shares the classic namespace.
 
 The helpers need only the standard library and CPython 3.8+, so they run on a server
-where ``rpyc_engine`` is not installed; they are registered in the remote
-``sys.modules`` under their own names so their imports of each other resolve.
+where ``rpyc_engine`` is not installed. They are registered in the remote
+``sys.modules`` under their own names, so their imports of each other resolve.
 """
 
 from __future__ import annotations
@@ -65,8 +65,8 @@ def helper_sources() -> tuple[tuple[str, str], ...]:
 class ClassicCalls(CachedCalls):
     """`CachedCalls` for a classic session: methods of a remote ExplorerMethods.
 
-    The helpers are installed on the first call; their method ``exposed_X`` answers
-    the call named ``X``.
+    The helpers are installed on the first call, and the call named ``X`` runs
+    their method ``exposed_X``.
     """
 
     def __init__(self, session: Any) -> None:

@@ -149,6 +149,7 @@ class FilesPane(QWidget):
         QShortcut(QKeySequence("Ctrl+L"), self, self.focus_path_bar)
         QShortcut(QKeySequence(QKeySequence.Refresh), self, self.refresh)
         QShortcut(QKeySequence(QKeySequence.Delete), self.tree, self.delete_selected)
+        QShortcut(QKeySequence("F2"), self.tree, self.rename_selected)
 
     def _spawn(self, coro: Any) -> asyncio.Task:
         task = asyncio.ensure_future(coro)
