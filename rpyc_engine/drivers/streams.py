@@ -102,6 +102,9 @@ class SocketStream(Stream):
         self._fd = sock.fileno()
         self._waiter = _ReadWaiter(self._fd)
         self._buffer, self._view = _read_buffer()
+        # A wrapper object (e.g. TLS with bytes read ahead) may define only recv, and
+        # its own recv must be used: recv_into would bypass it via attribute delegation.
+        self._wrapped = not isinstance(sock, socket.socket)
         self._pending = getattr(sock, "pending", None)  # TLS: bytes decrypted, not read
 
     def __repr__(self) -> str:
@@ -162,7 +165,11 @@ class SocketStream(Stream):
 
     def read(self) -> bytes:
         try:
-            count = self.sock.recv_into(self._buffer)
+            if self._wrapped:
+                data = self.sock.recv(_CHANNEL_CHUNK)
+                count = len(data)
+            else:
+                count = self.sock.recv_into(self._buffer)
         except (socket.timeout, BlockingIOError, InterruptedError):
             return b""
         except OSError as exc:
@@ -171,7 +178,7 @@ class SocketStream(Stream):
         if not count:
             self.close()
             raise ConnectionClosed("connection closed by peer")
-        return self._view[:count].tobytes()
+        return data if self._wrapped else self._view[:count].tobytes()
 
     def write(self, data: bytes) -> None:
         if self.closed:

@@ -729,3 +729,30 @@ def test_failing_result_callback_does_not_stop_serving(conn, caplog):
     assert result.value == 3
     assert conn.root.add(2, 2) == 4
     assert "callback" in caplog.text
+
+
+def test_socket_wrapper_recv_is_used():
+    """A socket wrapper's own recv() is used, so bytes it holds back are not lost."""
+    from rpyc_engine.drivers.streams import SocketStream
+
+    class PrefixSocket:
+        def __init__(self, sock, prefix):
+            self._sock = sock
+            self._prefix = prefix
+
+        def __getattr__(self, name):
+            return getattr(self._sock, name)
+
+        def recv(self, size):
+            if self._prefix:
+                data, self._prefix = self._prefix[:size], self._prefix[size:]
+                return data
+            return self._sock.recv(size)
+
+    left, right = socket.socketpair()
+    stream = SocketStream(PrefixSocket(left, b"early"))
+    right.sendall(b" late")
+    assert stream.read() == b"early"
+    assert stream.read() == b" late"
+    stream.close()
+    right.close()
