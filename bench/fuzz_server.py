@@ -180,7 +180,12 @@ def _split(rng: random.Random, data: bytes) -> List[bytes]:
 
 
 def make_case(rng: random.Random, root_id: Optional[tuple]) -> Case:
-    """Generate one case; about half of them are well-formed frames."""
+    """Generate one case; about half of them are well-formed frames.
+
+    Cases that may leave the frame boundaries unknown (a mutated header, random bytes)
+    close the connection afterwards; otherwise the server would read the following
+    cases as the body of one long frame and never parse them.
+    """
     roll = rng.random()
     if roll < 0.40:
         return Case("valid-request", [encode_frame(random_request(rng, root_id))])
@@ -191,14 +196,15 @@ def make_case(rng: random.Random, root_id: Optional[tuple]) -> Case:
         payload = mutate(rng, random_request(rng, root_id))
         return Case("mutated-payload", [encode_frame(payload, None)])
     if roll < 0.85:
-        return Case("mutated-frame", [mutate(rng, encode_frame(random_request(rng, root_id)))])
+        frame = mutate(rng, encode_frame(random_request(rng, root_id)))
+        return Case("mutated-frame", [frame], close_after=True)
     if roll < 0.90:
         declared = rng.randint(FUZZ_MAX_FRAME_SIZE + 1, 2**32 - 1)
         return Case("oversize-length", [FRAME_HEADER.pack(declared, rng.randrange(2))])
     if roll < 0.93:
         return Case("zlib-bomb", [rng.choice(_zlib_bombs())])
     if roll < 0.97:
-        return Case("random-bytes", [rng.randbytes(rng.randint(1, 64))])
+        return Case("random-bytes", [rng.randbytes(rng.randint(1, 64))], close_after=True)
     frame = encode_frame(random_request(rng, root_id))
     return Case("half-frame-close", [frame[: rng.randrange(len(frame))]], close_after=True)
 
@@ -260,15 +266,18 @@ class RawClient:
     def close(self) -> None:
         """Close the current connection and wait for its drain thread."""
         sock, self._sock = self._sock, None
-        if sock is not None:
-            try:
-                sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-            sock.close()
+        if sock is None:
+            return
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        # Join before close: a closed descriptor number can be reused by another
+        # client's new socket while the drain thread still waits on it.
         if self._drainer is not None:
             self._drainer.join(SOCKET_TIMEOUT)
             self._drainer = None
+        sock.close()
 
     def send_case(self) -> None:
         """Generate one case and write it; a dropped connection is closed and reopened."""
@@ -483,13 +492,15 @@ def run_fuzz(
         for target in targets:
             sample = rss_kib(target.pid)
             if sample is None or not alive(target.pid):
-                report.failures.append(f"{target.name}: server process {target.pid} exited")
                 budget.deadline = 0.0
             else:
                 report.rss_samples[target.name].append(sample)
         for thread in raw_threads:
             thread.join(sample_every / len(raw_threads))
     report.seconds = time.monotonic() - started
+    for target in targets:
+        if not alive(target.pid):
+            report.failures.append(f"{target.name}: server process {target.pid} exited")
     stop.set()
     for target, conn, stats, thread in checkers:
         thread.join(SOCKET_TIMEOUT * 2)

@@ -1,0 +1,76 @@
+"""Helpers shared by the fault-injection tests: leak checks and process waits."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from typing import Callable, List, Set
+
+
+class ThreadWatch:
+    """Records the live threads now, to check later that no new one is left running."""
+
+    def __init__(self) -> None:
+        self.before: Set[threading.Thread] = set(threading.enumerate())
+
+    def new_threads(self, within: float = 10.0) -> List[str]:
+        """Return the names of threads started since, waiting ``within`` s for them."""
+        deadline = time.monotonic() + within
+        while True:
+            extra = [t for t in threading.enumerate() if t not in self.before and t.is_alive()]
+            if not extra or time.monotonic() >= deadline:
+                return sorted(t.name for t in extra)
+            time.sleep(0.05)
+
+    def assert_no_new_threads(self, within: float = 10.0) -> None:
+        """Fail when threads started since construction are still alive after ``within`` s."""
+        left = self.new_threads(within)
+        assert left == [], f"threads left running: {left}"
+
+
+def child_pids(pid: int | None = None) -> Set[int]:
+    """Return the PIDs of every live descendant of ``pid`` (default: this process)."""
+    root = os.getpid() if pid is None else pid
+    children: dict = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as stat:
+                fields = stat.read().rpartition(")")[2].split()
+        except OSError:
+            continue
+        if fields[0] != "Z":
+            children.setdefault(int(fields[1]), []).append(int(entry))
+    found: Set[int] = set()
+    pending = [root]
+    while pending:
+        for child in children.get(pending.pop(), []):
+            found.add(child)
+            pending.append(child)
+    return found
+
+
+def process_gone(pid: int, within: float) -> bool:
+    """Return True once ``pid`` no longer exists or is a zombie, waiting ``within`` s."""
+    deadline = time.monotonic() + within
+    while True:
+        try:
+            with open(f"/proc/{pid}/stat") as stat:
+                state = stat.read().rpartition(")")[2].split()[0]
+        except OSError:
+            return True
+        if state == "Z" or time.monotonic() >= deadline:
+            return state == "Z"
+        time.sleep(0.02)
+
+
+def wait_until(condition: Callable[[], bool], within: float) -> bool:
+    """Poll ``condition`` every 20 ms for ``within`` s; return its last value."""
+    deadline = time.monotonic() + within
+    while not condition():
+        if time.monotonic() >= deadline:
+            return condition()
+        time.sleep(0.02)
+    return True
