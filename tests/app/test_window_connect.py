@@ -11,13 +11,8 @@ from pathlib import Path
 import pytest
 from PySide6.QtCore import Qt
 from qt_wait import wait_for_widget
-from rpyc_explorer.app import create_window
 from rpyc_explorer.icons import ConnectionState
-from rpyc_explorer.machines.credentials import CredentialStore
-from rpyc_explorer.machines.known_hosts import KnownHosts
 from rpyc_explorer.machines.record import LOCAL_ID, Machine
-from rpyc_explorer.machines.store import MachineStore
-from rpyc_explorer.views import window_settings
 from rpyc_explorer.views.machine_tab import MachineTab
 from rpyc_explorer.views.session_tabs import TabState
 
@@ -25,19 +20,8 @@ pytestmark = pytest.mark.gui
 
 
 @pytest.fixture
-def window(qtbot, app_dirs, memory_keyring):
-    window = create_window(
-        store=MachineStore(app_dirs["config"]),
-        credentials=CredentialStore(backend=memory_keyring),
-        known_hosts=KnownHosts(app_dirs["data"] / "known_hosts", read_only_files=[]),
-        settings=window_settings.open_settings(app_dirs["config"]),
-    )
-    qtbot.addWidget(window)
-    window.show()
-    qtbot.waitExposed(window)
-    window.activateWindow()
-    qtbot.waitUntil(window.isActiveWindow, timeout=3000)
-    return window
+def window(real_window):
+    return real_window
 
 
 def child_pids() -> set[int]:

@@ -9,18 +9,14 @@ from __future__ import annotations
 import subprocess
 
 import pytest
-from qt_wait import visible_child, wait_for_widget
 from cryptography.hazmat.primitives.asymmetric import ed25519
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QMessageBox
-from rpyc_explorer.app import create_window
+from qt_wait import visible_child, wait_for_widget
 from rpyc_explorer.icons import ConnectionState
-from rpyc_explorer.machines.credentials import SERVICE_NAME, CredentialStore
-from rpyc_explorer.machines.known_hosts import KnownHosts
+from rpyc_explorer.machines.credentials import SERVICE_NAME
 from rpyc_explorer.machines.record import Machine
-from rpyc_explorer.machines.store import MachineStore
-from rpyc_explorer.views import window_settings
 from rpyc_explorer.views.host_key_dialog import ChangedHostKeyDialog, HostKeyDialog
 from rpyc_explorer.views.password_dialog import PasswordDialog
 from rpyc_explorer.views.session_tabs import TabState
@@ -30,17 +26,8 @@ CONNECT_TIMEOUT = 90
 
 
 @pytest.fixture
-def window(qtbot, app_dirs, memory_keyring):
-    window = create_window(
-        store=MachineStore(app_dirs["config"]),
-        credentials=CredentialStore(backend=memory_keyring),
-        known_hosts=KnownHosts(app_dirs["data"] / "known_hosts", read_only_files=[]),
-        settings=window_settings.open_settings(app_dirs["config"]),
-    )
-    qtbot.addWidget(window)
-    window.show()
-    qtbot.waitExposed(window)
-    return window
+def window(real_window):
+    return real_window
 
 
 def fingerprint_of(known_hosts: str) -> str:
