@@ -118,11 +118,69 @@ async def shot_console(window: Any, out_dir: Path) -> None:
     save(window, out_dir / "console.png")
 
 
+def save_dialog(dialog: Any, path: Path, width: int = 620) -> None:
+    """Lay out a dialog at `width` pixels without showing it, then save it."""
+    dialog.resize(width, dialog.sizeHint().height())
+    dialog.adjustSize()
+    save(dialog, path)
+
+
+async def shot_host_key_dialogs(window: Any, out_dir: Path) -> None:
+    """Save the unknown-key and changed-key dialogs with sample fingerprints."""
+    from rpyc_explorer.views.host_key_dialog import ChangedHostKeyDialog, HostKeyDialog
+
+    new_key = "SHA256:Vq3Tn6YV0pJXh0pXw6mRJkQm0e1m6yqkC7uQ1bE9e4A"
+    old_key = (
+        "ssh-ed25519 SHA256:9fN2bq1lZr8X5cGm3e0WcQk1hUu7sJ2yTtY4nV6aPzE "
+        "(/home/admin/.ssh/known_hosts)"
+    )
+    unknown = HostKeyDialog("build-01.lab.example", 22, "ssh-ed25519", new_key, window)
+    save_dialog(unknown, out_dir / "host-key-unknown.png")
+    changed = ChangedHostKeyDialog(
+        "build-01.lab.example", 22, "ssh-ed25519", old_key, new_key, window
+    )
+    save_dialog(changed, out_dir / "host-key-changed.png", 700)
+
+
+async def shot_machine_dialog(window: Any, out_dir: Path) -> None:
+    """Save the Add machine dialog filled in for an SSH machine with agent login."""
+    from rpyc_explorer.views.machine_dialog import MachineDialog
+
+    dialog = MachineDialog(None, window.store.groups(), True, False, window)
+    dialog.name_edit.setText("web-01")
+    dialog.host_edit.setText("web-01.lab.example")
+    dialog.user_edit.setText("admin")
+    dialog.group_combo.setCurrentText("Lab")
+    save_dialog(dialog, out_dir / "machine-dialog.png", 560)
+
+
+async def shot_connect_failed(window: Any, out_dir: Path) -> None:
+    """Save the connect panel after the engine found no usable Python on the host."""
+    from rpyc_explorer.views.connect_progress import PHASES_BY_KIND, ConnectProgress
+
+    from rpyc_engine.deploy.errors import NoPythonError
+    from rpyc_engine.deploy.probe import parse_report
+
+    missing = ("python3.14", "python3.13", "python3.12")
+    report = [f"rpyc-deploy-probe: {name}=" for name in missing]
+    report.append("rpyc-deploy-probe: python3=/usr/bin/python3 (Python 3.6.9)")
+    error = NoPythonError("old-box", parse_report(report), None)
+    target = "admin@old-box.lab.example:22"
+    panel = ConnectProgress("old-box", target, PHASES_BY_KIND["ssh"])
+    panel.set_phase("finding-python")
+    panel.set_failed("finding-python", error.reason, error.hint)
+    panel.resize(760, 420)
+    save(panel, out_dir / "connect-failed.png")
+
+
 SHOTS: dict[str, Shot] = {
     "main-window": shot_main_window,
     "modules-pane": shot_modules_pane,
     "files-pane": shot_files_pane,
     "console": shot_console,
+    "host-key-dialogs": shot_host_key_dialogs,
+    "machine-dialog": shot_machine_dialog,
+    "connect-failed": shot_connect_failed,
 }
 
 
