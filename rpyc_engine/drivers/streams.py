@@ -238,6 +238,10 @@ class PipeStream(Stream):
         incoming: a readable file descriptor or file object (e.g. a child's stdout).
         outgoing: a writable file descriptor or file object (e.g. a child's stdin).
         owns: close the descriptors on ``close()`` (file objects are closed either way).
+
+    NOTE: file objects are read through their descriptor, so bytes already buffered in
+    one (for example after a ``readline()`` on a child's stdout) are skipped; hand the
+    pipes over before reading from them.
     """
 
     def __init__(self, incoming: Any, outgoing: Any, owns: bool = True) -> None:

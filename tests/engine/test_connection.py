@@ -756,3 +756,38 @@ def test_socket_wrapper_recv_is_used():
     assert stream.read() == b" late"
     stream.close()
     right.close()
+
+
+def test_threaded_server_with_callbacks_from_many_threads():
+    """Both sides multi-threaded, with nested callbacks: every call completes."""
+    left, right = socket.socketpair()
+    server_side = connect_socket(left, CalcService)
+    client = connect_socket(right)
+    serving = threading.Thread(target=server_side.serve_threaded, args=(4,))
+    serving.start()
+    root = client.root
+    errors = []
+    results = []
+
+    def worker(number):
+        try:
+            for index in range(30):
+                value = root.call(lambda n=number, i=index: root.add(n, i))
+                results.append(value == number + index)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(number,)) for number in range(6)]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+        assert not any(thread.is_alive() for thread in threads)
+        assert not errors
+        assert len(results) == 180
+        assert all(results)
+    finally:
+        client.close()
+        serving.join(20)
+    assert not serving.is_alive()
