@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from PySide6.QtCore import Qt
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -152,3 +153,14 @@ def test_machine_tab_combines_panes(qtbot, qloop, session, arun):
     assert tab.tabs.currentWidget() is tab.files_pane
     tab.refresh()
     arun(tab.shutdown())
+
+
+def test_refresh_shows_new_files(pane, arun, qtbot, tmp_path):
+    (tmp_path / "first").touch()
+    top = open_dir(pane, arun, tmp_path)
+    assert names(pane.model, top) == ["first"]
+    (tmp_path / "second").touch()
+    pane.tree.setCurrentIndex(top)
+    pane.tree.setFocus()
+    qtbot.keyClick(pane.tree, Qt.Key_F5)
+    arun(wait_until(lambda: names(pane.model, top) == ["first", "second"]))

@@ -199,8 +199,10 @@ class FilesPane(QWidget):
             else [self.model.index(row, 0) for row in range(self.model.rowCount())]
         )
         for index in targets:
-            expanded = self.tree.isExpanded(index)
-            self.model.reload(index) if expanded else self.model.release(index)
+            if self.tree.isExpanded(index):
+                self.model.reload(index)
+            else:
+                self.model.release(index)
 
     def _apply_view_options(self) -> None:
         self.model.set_view_options(
