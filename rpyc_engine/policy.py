@@ -140,6 +140,10 @@ def get_callable(obj: Any) -> Any:
     an object whose type defines ``_rpyc_getattr`` (such as a ``restricted()`` wrapper) is
     called only through ``_rpyc_getattr(obj, "__call__")``, so such a hook cannot be
     bypassed by calling the object instead of reading its attributes.
+
+    A class is called like any other object: a peer that can reach a class (through an
+    ``exposed_`` attribute, say) can construct instances of it. Expose a factory function
+    instead of the class to control construction.
     """
     hook = _hook(type(obj), "_rpyc_getattr")
     if hook is not None:
