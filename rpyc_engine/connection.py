@@ -606,8 +606,12 @@ class Connection:
                 return
             self._closed = True
         pending, self._pending = self._pending, {}
+        detail = reason if cause is None else f"{reason}: {cause}"
         for result in pending.values():
-            error = ConnectionClosed(f"connection {self.connid} closed: {reason}")
+            # Name the request, so a caller with several calls in flight knows which.
+            error = ConnectionClosed(
+                f"{result.describe()} failed: connection {self.connid} closed ({detail})"
+            )
             error.__cause__ = cause  # e.g. the TLS alert that ended the stream
             result._set(True, error)
         try:
