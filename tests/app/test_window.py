@@ -610,3 +610,19 @@ def test_window_ctrl_q_closes_sessions(qtbot, arun, parts):
 
     session = arun(scenario())
     assert session.closed_calls == 1
+
+
+def test_window_icons_redrawn_for_dark_palette(qtbot, qapp, parts):
+    from rpyc_explorer.theme import dark_palette
+
+    window = make_window(qtbot, parts)
+    light = window.actions.new_machine.icon().pixmap(16, 16).toImage()
+    original = qapp.palette()
+    qapp.setPalette(dark_palette())
+    try:
+        window.refresh_icons()
+        dark = window.actions.new_machine.icon().pixmap(16, 16).toImage()
+    finally:
+        qapp.setPalette(original)
+        window.refresh_icons()
+    assert dark != light

@@ -402,6 +402,7 @@ class MainWindow(QMainWindow):
         self.actions.refresh_icons()
         self.panel.refresh_icons()
         self.tabs.refresh_icons()
+        self.log_pane.refresh_icons()
 
     def _report_problems(self, problems: list[str]) -> None:
         for problem in problems:

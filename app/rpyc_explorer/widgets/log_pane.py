@@ -244,6 +244,10 @@ class LogPane(QWidget):
         self._entries.clear()
         self.view.clear()
 
+    def refresh_icons(self) -> None:
+        """Redraw the export icon (after the palette changed)."""
+        self.export_button.setIcon(icons.icon("export"))
+
     # -- filtering -------------------------------------------------------------------
 
     def visible_lines(self) -> list[str]:
