@@ -16,8 +16,10 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import re
 import shutil
 import statistics
+import struct
 import subprocess
 import sys
 import time
@@ -35,6 +37,12 @@ BENCHMARKS = REPO / "docs" / "benchmarks.md"
 BLOCK_BEGIN = "<!-- BEGIN bundle -->"
 BLOCK_END = "<!-- END bundle -->"
 SMOKE_TIMEOUT = 180
+# ICU data trees that Qt never opens. Qt Core (checked on PySide6 6.11) calls ICU only
+# for converters, collation, case mapping and time-zone names, as
+# `nm -D --undefined-only libQt6Core.so.6` lists; Qt Gui and Qt Widgets call none.
+ICU_UNUSED_TREES = ("brkitr/", "unit/", "curr/", "lang/", "translit/", "rbnf/")
+# Converter tables above this size are the multibyte (CJK) ones; single-byte tables stay.
+ICU_MAX_CONVERTER_BYTES = 64 * 1024
 
 
 def render_icons(svg: Path = ICON_SVG, theme_dir: Path = ICON_THEME_DIR) -> list[Path]:
@@ -82,6 +90,109 @@ def add_desktop_files(bundle: Path) -> None:
     shutil.copy2(REPO / "packaging" / "install.sh", bundle / "install.sh")
 
 
+def elf_section(data: bytes, name: str) -> tuple[int, int]:
+    """Return (file offset, size) of the named section of a 64-bit little-endian ELF file."""
+    if data[:4] != b"\x7fELF" or data[4] != 2 or data[5] != 1:
+        raise ValueError("not a 64-bit little-endian ELF file")
+    (section_offset,) = struct.unpack_from("<Q", data, 0x28)
+    entry_size, count, names_index = struct.unpack_from("<HHH", data, 0x3A)
+    headers = [
+        struct.unpack_from("<IIQQQQ", data, section_offset + index * entry_size)
+        for index in range(count)
+    ]
+    names_offset = headers[names_index][4]
+    for name_offset, _kind, _flags, _address, offset, size in headers:
+        start = names_offset + name_offset
+        if data[start : data.index(b"\0", start)].decode() == name:
+            return offset, size
+    raise ValueError(f"no section {name!r}")
+
+
+def trim_icu_data(bundle: Path, work: Path) -> str:
+    """Replace the bundle's ICU data library by one without the data Qt never reads.
+
+    The library is ICU's common data package in `.rodata` under the symbol
+    `icudt<major>_dat`. It is cut out, `icupkg` drops the unused items, and the C
+    compiler wraps the rest into a library of the same name and SONAME.
+
+    Returns:
+        What was done, for the build's output.
+    """
+    # The top of the bundle may hold a symlink to the library; the file is below PySide6.
+    libraries = sorted(p for p in bundle.glob("_internal/**/libicudata.so.*") if not p.is_symlink())
+    icupkg, compiler = shutil.which("icupkg"), shutil.which("cc") or shutil.which("gcc")
+    if not libraries:
+        return "no libicudata in the bundle; nothing to trim"
+    if icupkg is None or compiler is None:
+        return "kept the full ICU data: trimming needs icupkg (icu-devtools) and a C compiler"
+    library = libraries[0]
+    major = library.name.split(".so.")[1].split(".")[0]
+    package = f"icudt{major}l"
+    folder = work / "icu"
+    shutil.rmtree(folder, ignore_errors=True)
+    (folder / "items").mkdir(parents=True)
+    data = library.read_bytes()
+    offset, size = elf_section(data, ".rodata")
+    (folder / f"{package}.dat").write_bytes(data[offset : offset + size])
+    full = folder / f"{package}.dat"
+    listing = subprocess.run([icupkg, "-l", str(full)], capture_output=True, text=True, check=True)
+    names = listing.stdout.split()
+    converters = [n for n in names if n.endswith(".cnv")]
+    (folder / "converters.txt").write_text("\n".join(converters) + "\n")
+    subprocess.run([icupkg, "-x", str(folder / "converters.txt"), "-d", str(folder / "items"),
+                    str(full)], check=True, capture_output=True)  # fmt: skip
+    dropped = [n for n in names if n.startswith(ICU_UNUSED_TREES)] + [
+        n for n in converters
+        if (folder / "items" / n).stat().st_size > ICU_MAX_CONVERTER_BYTES
+    ]  # fmt: skip
+    # icupkg names the items after the output file, so it must keep the package name.
+    (folder / "out").mkdir()
+    trimmed = folder / "out" / f"{package}.dat"
+    remove_icu_items(icupkg, full, trimmed, dropped)
+    assembly = folder / "icudata.S"
+    assembly.write_text(ICU_ASSEMBLY.format(symbol=f"icudt{major}_dat", data=trimmed))
+    output = folder / library.name
+    subprocess.run([compiler, "-shared", "-nostdlib", f"-Wl,-soname,{library.name}",
+                    "-o", str(output), str(assembly)], check=True)  # fmt: skip
+    shutil.copy2(output, library)
+    return (
+        f"trimmed {library.name} from {len(data) / 2**20:.0f} to "
+        f"{output.stat().st_size / 2**20:.0f} MiB ({len(dropped)} of {len(names)} items dropped)"
+    )
+
+
+def remove_icu_items(icupkg: str, source: Path, target: Path, dropped: list[str]) -> None:
+    """Write `source` without the `dropped` items (extended in place) to `target`.
+
+    Some converter tables only extend another one; icupkg rejects removing the base
+    alone and names the dependent item, which is then dropped as well.
+    """
+    listing = target.parent.parent / "dropped.txt"
+    for _attempt in range(5):
+        listing.write_text("\n".join(dropped) + "\n")
+        result = subprocess.run([icupkg, "-r", str(listing), str(source), str(target)],
+                                capture_output=True, text=True)  # fmt: skip
+        if result.returncode == 0:
+            return
+        dependents = re.findall(r"^Item (\S+) depends on missing item", result.stdout + result.stderr, re.M)
+        if not dependents:
+            raise SystemExit(f"icupkg failed on {source}: {result.stdout}{result.stderr}")
+        dropped.extend(dependents)
+    raise SystemExit(f"icupkg kept naming dependent items in {source}; build with --full-icu")
+
+
+ICU_ASSEMBLY = """\
+    .section .rodata
+    .globl {symbol}
+    .type {symbol}, @object
+    .balign 16
+{symbol}:
+    .incbin "{data}"
+    .size {symbol}, . - {symbol}
+    .section .note.GNU-stack,"",@progbits
+"""
+
+
 def run_pyinstaller(dist: Path, work: Path) -> Path:
     """Run PyInstaller on the spec; return the bundle folder."""
     try:
@@ -127,7 +238,7 @@ def smoke_times(bundle: Path, runs: int) -> list[float]:
     return times
 
 
-def bundle_block(size: int, times: list[float], build_seconds: float) -> str:
+def bundle_block(size: int, times: list[float], build_seconds: float, icu: str) -> str:
     """Return the "Bundle" section of docs/benchmarks.md, markers included."""
     import PySide6
     from PyInstaller import __version__ as pyinstaller_version
@@ -143,7 +254,8 @@ def bundle_block(size: int, times: list[float], build_seconds: float) -> str:
         "| --- | --- |",
         f"| size of `dist/rpyc-explorer/` on disk (as `du`) | {size / 2**20:.0f} MiB |",
         f"| `--smoke` wall time, median of {len(times)} runs | {statistics.median(times):.2f} s |",
-        f"| build time (PyInstaller and copying) | {build_seconds:.0f} s |",
+        f"| build time (PyInstaller, ICU trimming, copying) | {build_seconds:.0f} s |",
+        f"| ICU data | {icu} |",
         "",
         "`--smoke` starts the bundle offscreen, opens the main window, zero-deploys",
         "the engine to \"This computer\", lists `/`, closes the session and exits.",
@@ -182,6 +294,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--record", action="store_true",
                         help="run --smoke 3 times and write size and times to "
                              "docs/benchmarks.md")
+    parser.add_argument("--full-icu", action="store_true",
+                        help="keep all of ICU's data instead of dropping what Qt never reads")
     parser.add_argument("--icons", action="store_true",
                         help="only render the PNG icons from the SVG into resources/")
     return parser.parse_args(argv)  # fmt: skip
@@ -196,6 +310,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     started = time.perf_counter()
     bundle = run_pyinstaller(args.dist.resolve(), args.work.resolve())
+    icu = "kept in full (--full-icu)"
+    if not args.full_icu:
+        icu = trim_icu_data(bundle, args.work.resolve())
+        print(f"bundle: {icu}")
     add_desktop_files(bundle)
     build_seconds = time.perf_counter() - started
     size = folder_size(bundle)
@@ -204,7 +322,7 @@ def main(argv: list[str] | None = None) -> int:
         times = smoke_times(bundle, 3 if args.record else 1)
         print(f"bundle: --smoke ok in {statistics.median(times):.2f} s")
         if args.record:
-            record(bundle_block(size, times, build_seconds))
+            record(bundle_block(size, times, build_seconds, icu))
             print(f"bundle: recorded in {BENCHMARKS.relative_to(REPO)}")
     return 0
 

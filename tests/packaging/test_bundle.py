@@ -112,3 +112,42 @@ def test_bundle_has_desktop_files(bundle):
     assert (bundle / "share" / "applications" / "rpyc-explorer.desktop").is_file()
     assert (bundle / "share" / "icons" / "hicolor" / "256x256" / "apps" / "rpyc-explorer.png").is_file()
     assert (bundle / "install.sh").is_file()
+
+
+ICU_CHECK = """
+from PySide6.QtCore import QCollator, QLocale, QStringDecoder, QTimeZone
+collator = QCollator(QLocale("de_DE"))
+print(sorted(["b", "\\u00c4", "a"], key=collator.sortKey))
+print(QLocale("tr_TR").toUpper("i"), QLocale("de_DE").toUpper("stra\\u00dfe"))
+print(QStringDecoder("ISO-8859-15").isValid(), QStringDecoder("Shift_JIS").isValid())
+zone = QTimeZone(b"Europe/Berlin")
+print(zone.displayName(QTimeZone.TimeType.StandardTime, QTimeZone.NameType.LongName, QLocale("de_DE")))
+"""
+
+
+@pytest.mark.skipif(
+    shutil.which("icupkg") is None or shutil.which("cc") is None,
+    reason="trimming ICU's data needs icupkg and a C compiler",
+)
+def test_bundle_trimmed_icu_still_serves_qt(bundle):
+    """Qt's ICU uses (collation, case mapping, converters, zone names) work on the trimmed data.
+
+    The bundle cannot run a script, so the trimmed library is preloaded into this
+    Python's PySide6, which links the same ICU version.
+    """
+    libraries = [p for p in bundle.glob("_internal/**/libicudata.so.*") if not p.is_symlink()]
+    assert len(libraries) == 1
+    assert libraries[0].stat().st_size < 20 * 2**20
+    environment = dict(os.environ, LD_PRELOAD=str(libraries[0]), LANG="C.UTF-8")
+    result = subprocess.run(
+        [sys.executable, "-c", ICU_CHECK], env=environment, capture_output=True, text=True,
+        timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        "['a', 'Ä', 'b']",
+        "İ STRASSE",
+        "True False",
+        "Mitteleuropäische Normalzeit",
+    ]
+    assert "Could not create collator" not in result.stderr

@@ -5,7 +5,9 @@ from __future__ import annotations
 import shutil
 import struct
 import subprocess
+import sys
 import xml.etree.ElementTree as ElementTree
+from pathlib import Path
 
 import pytest
 from packaging_paths import REPO
@@ -75,3 +77,14 @@ def test_benchmarks_block_replaced_in_place(tmp_path, build_module):
     assert "second" in text
     assert "first" not in text
     assert text.startswith("# Benchmarks\n\nother text\n")
+
+
+def test_elf_section_finds_rodata(build_module):
+    data = Path(sys.executable).resolve().read_bytes()
+    offset, size = build_module.elf_section(data, ".rodata")
+    assert 0 < offset < len(data)
+    assert 0 < size <= len(data) - offset
+    with pytest.raises(ValueError, match="no section"):
+        build_module.elf_section(data, ".no-such-section")
+    with pytest.raises(ValueError, match="not a 64-bit"):
+        build_module.elf_section(b"#!/bin/sh\n", ".rodata")
