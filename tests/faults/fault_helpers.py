@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import threading
 import time
-from typing import Callable, List, Set
+from typing import Callable, List, Set, Tuple
 
 
 class ThreadWatch:
@@ -74,3 +76,38 @@ def wait_until(condition: Callable[[], bool], within: float) -> bool:
             return condition()
         time.sleep(0.02)
     return True
+
+
+SERVER_SCRIPT = """
+import importlib, sys
+from rpyc_engine.server import ThreadedServer
+module, _, name = sys.argv[1].rpartition(".")
+server = ThreadedServer(getattr(importlib.import_module(module), name), port=0)
+server.listen()
+print(server.port, flush=True)
+server.start()
+"""
+
+
+def start_server_process(service: str) -> Tuple[subprocess.Popen, int]:
+    """Run a ThreadedServer for the dotted class ``service`` in a child; return it and its port."""
+    process = subprocess.Popen(
+        [sys.executable, "-c", SERVER_SCRIPT, service],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    line = process.stdout.readline()
+    if not line.strip().isdigit():
+        process.kill()
+        process.wait()
+        raise RuntimeError(f"server for {service} did not start; it printed {line!r}")
+    return process, int(line)
+
+
+def stop_process(process: subprocess.Popen) -> None:
+    """Kill ``process`` (if still running) and reap it."""
+    if process.poll() is None:
+        process.kill()
+    process.wait(10)
+    if process.stdout is not None:
+        process.stdout.close()
