@@ -101,7 +101,8 @@ def create_window(
     extra = {} if close_timeout is None else {"close_timeout": close_timeout}
     session_connector = None
     if connector is None:
-        apply_timeouts(policies.connect_timeout)
+        if policies.connect_timeout is not None:
+            apply_timeouts(policies.connect_timeout)
         session_connector = SessionConnector(credentials, known_hosts)
         connector = with_default_python(
             session_connector.connect, policies.default_python

@@ -88,7 +88,7 @@ def test_site_config_malformed_line_reported_rest_applies(tmp_path):
     assert "invalid TOML" in problem.reason
     assert str(problem).startswith(f"{path}, line 3: ")
     assert config.policies.store_passwords is False
-    assert config.policies.connect_timeout == site_config.DEFAULT_CONNECT_TIMEOUT
+    assert config.policies.connect_timeout is None
     assert [m.id for m in config.machines] == ["m1"]
 
 
@@ -147,7 +147,7 @@ def test_site_config_invalid_restricting_policy_is_false(tmp_path):
     config = load_site_config([path])
     assert config.policies.store_passwords is False
     assert config.policies.allow_user_machines is False
-    assert config.policies.connect_timeout == site_config.DEFAULT_CONNECT_TIMEOUT
+    assert config.policies.connect_timeout is None
     lines = {p.line: p.reason for p in config.problems}
     assert "false applies" in lines[2]
     assert "false applies" in lines[3]

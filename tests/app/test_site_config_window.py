@@ -207,3 +207,11 @@ def test_app_starts_with_invalid_site_file(tmp_path):
     assert "smoke: ok" in result.stdout
     assert f"{bad}, line 3: invalid TOML" in result.stderr
     assert f"{bad}, line 5: invalid TOML" in result.stderr
+
+
+def test_no_timeout_policy_keeps_session_defaults(qtbot, real_stores, site_file, monkeypatch):
+    monkeypatch.setattr(ssh, "CONNECT_TIMEOUT_SECONDS", 33)
+    monkeypatch.setattr(connect_steps, "HOST_KEY_TIMEOUT", 44.0)
+    open_window(qtbot, site_file())
+    assert ssh.CONNECT_TIMEOUT_SECONDS == 33
+    assert connect_steps.HOST_KEY_TIMEOUT == 44.0

@@ -55,8 +55,6 @@ FORMAT_VERSION = 1
 MAX_CONNECT_TIMEOUT = 600.0
 # A section with more lines that do not parse than this is dropped whole.
 MAX_DROPPED_LINES = 20
-# The session layer's own default for ssh's ConnectTimeout, in seconds.
-DEFAULT_CONNECT_TIMEOUT = 15.0
 # Invalid site values of these policies count as false, the restrictive choice.
 RESTRICTING_POLICIES = ("store_passwords", "allow_user_machines")
 POLICY_NAMES = (
@@ -77,7 +75,7 @@ class Policies:
         default_python: interpreter used on a machine whose record names none;
             empty means "find one".
         connect_timeout: seconds to wait for a TCP connection and the SSH
-            host-key exchange.
+            host-key exchange; None keeps the session layer's own timeouts.
         locked: the names set by the site; user settings cannot change them.
     """
 
@@ -85,7 +83,7 @@ class Policies:
     allow_user_machines: bool = True
     known_hosts: Path | None = None
     default_python: str = ""
-    connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
+    connect_timeout: float | None = None
     locked: frozenset[str] = frozenset()
 
     def merged_with(self, user: Mapping[str, Any]) -> Policies:
