@@ -182,22 +182,33 @@ class ThreadedDriver(Driver):
         return served
 
     def serve(self, timeout: Optional[float] = 1.0) -> bool:
-        """Dispatch one payload, reading for up to ``timeout`` seconds if none is waiting."""
+        """Dispatch one payload, waiting up to ``timeout`` seconds (None: no limit) for it."""
         if self._closed:
             raise ConnectionClosed("the connection is closed")
-        served = self._dispatch_next()
-        if not served:
-            deadline = None if timeout is None else time.monotonic() + timeout
-            if not self._recv_lock.acquire(True, -1 if timeout is None else timeout):
-                return False
+        deadline = None if timeout is None else time.monotonic() + timeout
+        served = False
+        first = True
+        while True:
+            if self._dispatch_next():
+                served = True
+                break
+            if self._closed:
+                break
+            remaining = None
+            if deadline is not None:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 and not first:
+                    break
+                remaining = max(0.0, remaining)
+            first = False
+            if not self._recv_lock.acquire(
+                True, -1 if remaining is None else remaining
+            ):
+                break
             if self._inbox:
                 self._release_read_lock()
             else:
-                remaining = (
-                    None if deadline is None else max(0.0, deadline - time.monotonic())
-                )
                 self._read_locked(remaining)
-            served = self._dispatch_next()
         self.connection.flush_releases()  # type: ignore[union-attr]
         if not served and self._closed:
             raise ConnectionClosed("the connection is closed")

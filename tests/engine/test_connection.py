@@ -791,3 +791,26 @@ def test_threaded_server_with_callbacks_from_many_threads():
         client.close()
         serving.join(20)
     assert not serving.is_alive()
+
+
+def test_serve_without_timeout_waits_for_a_request():
+    left, right = socket.socketpair()
+    server_side = connect_socket(left, CalcService)
+    client = connect_socket(right)
+    served = []
+    thread = threading.Thread(target=lambda: served.append(server_side.serve(None)))
+    thread.start()
+    from rpyc_engine.protocol.wire import HANDLE_PING
+
+    # Sent later than the driver's 1 s poll slice, so serve(None) must keep waiting.
+    timer = threading.Timer(1.5, client.async_request, args=(HANDLE_PING, "x"))
+    timer.start()
+    thread.join(20)
+    timer.join(10)
+    assert served == [True]
+    client.close()
+    server_side.close()
+
+
+def test_serve_with_zero_timeout_returns_at_once(conn):
+    assert conn.serve(0) is False
