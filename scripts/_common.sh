@@ -50,5 +50,6 @@ create_venv() {
         python3 -m venv "$venv"
     fi
     "$venv/bin/python" -m pip install -q --upgrade pip
-    "$venv/bin/python" -m pip install -q -e "$repo_root[$extras]"
+    # pip rejects an empty "[]", so the brackets appear only when extras are given.
+    "$venv/bin/python" -m pip install -q -e "$repo_root${extras:+[$extras]}"
 }
