@@ -74,8 +74,8 @@ def test_reference_documents_every_public_name(site: Path) -> None:
 
 
 def test_all_lists_every_exported_name() -> None:
-    # A class or function of the engine imported into the package but left out of
-    # __all__ would escape the check above; add it to __all__ and to the reference.
+    # A class or function imported into the package but missing from __all__ escapes
+    # the check above. Such a name belongs in __all__ and in the reference.
     exported = {
         name
         for name, value in vars(rpyc_engine).items()
