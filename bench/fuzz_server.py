@@ -1,10 +1,10 @@
-"""Fuzz a live engine server with hostile frames while a well-behaved client checks calls.
+"""Fuzz a live engine server while a well-behaved client checks its calls.
 
 Usage::
 
     python3 bench/fuzz_server.py --cases 200000 --seconds 600       # long run
     python3 bench/fuzz_server.py --cases 5000 --clients 4 --seed 3  # short run
-    python3 bench/fuzz_server.py --deployed --cases 20000           # also a deployed server
+    python3 bench/fuzz_server.py --deployed --cases 20000      # plus a deployed server
 
 The target is a ``ThreadedServer`` serving `FuzzTargetService` on 127.0.0.1 in a child
 process (``--serve`` mode of this script), so its RSS and a crash are seen from outside.
@@ -57,7 +57,7 @@ from rpyc_engine.protocol.framing import FrameDecoder, encode_frame  # noqa: E40
 FUZZ_MAX_FRAME_SIZE = 256 * 1024
 SOCKET_TIMEOUT = 10.0
 MAX_HANDLER_CODE = 24
-# Pause of the well-behaved client between rounds, so the server's time goes to the fuzz.
+# Pause of the well-behaved client between rounds, leaving server time for the fuzz.
 CHECK_PAUSE = 0.002
 # Names tried by GETATTR, CALLATTR and friends: exposed ones, safe dunders and junk.
 ATTRIBUTE_NAMES = (
@@ -68,7 +68,7 @@ FRAME_HEADER = struct.Struct("!LB")
 
 
 class FuzzTargetService(Service):
-    """What the fuzzed server exposes: pure functions, so wrong results are detectable."""
+    """The fuzzed server's root: pure functions, so a wrong result is detectable."""
 
     def exposed_add(self, a: Any, b: Any) -> Any:
         return a + b
@@ -130,7 +130,9 @@ def random_request(rng: random.Random, root_id: Optional[tuple]) -> bytes:
     if rng.random() < 0.7:
         args += ((wire.LABEL_VALUE, rng.choice(ATTRIBUTE_NAMES)),)
     args += tuple(random_boxed(rng, root_id) for _ in range(rng.randrange(3)))
-    boxed = (wire.LABEL_TUPLE, args) if rng.random() < 0.9 else random_boxed(rng, root_id)
+    boxed = (
+        (wire.LABEL_TUPLE, args) if rng.random() < 0.9 else random_boxed(rng, root_id)
+    )
     seq = rng.randrange(2**31)
     # CLOSE is valid but ends the connection; keep it rare so cases stay cheap.
     if handler == wire.HANDLE_CLOSE and rng.random() < 0.9:
@@ -157,7 +159,7 @@ def mutate(rng: random.Random, data: bytes) -> bytes:
 
 @dataclasses.dataclass
 class Case:
-    """One input for a raw client: the chunks to write, and whether to close afterwards."""
+    """One input for a raw client: chunks to write, and whether to close afterwards."""
 
     kind: str
     chunks: List[bytes]
@@ -175,7 +177,9 @@ def _zlib_bombs() -> Tuple[bytes, ...]:
 
 
 def _split(rng: random.Random, data: bytes) -> List[bytes]:
-    cuts = sorted(rng.sample(range(1, len(data)), min(len(data) - 1, rng.randint(1, 6))))
+    cuts = sorted(
+        rng.sample(range(1, len(data)), min(len(data) - 1, rng.randint(1, 6)))
+    )
     return [data[start:end] for start, end in zip([0, *cuts], [*cuts, len(data)])]
 
 
@@ -204,9 +208,13 @@ def make_case(rng: random.Random, root_id: Optional[tuple]) -> Case:
     if roll < 0.93:
         return Case("zlib-bomb", [rng.choice(_zlib_bombs())])
     if roll < 0.97:
-        return Case("random-bytes", [rng.randbytes(rng.randint(1, 64))], close_after=True)
+        return Case(
+            "random-bytes", [rng.randbytes(rng.randint(1, 64))], close_after=True
+        )
     frame = encode_frame(random_request(rng, root_id))
-    return Case("half-frame-close", [frame[: rng.randrange(len(frame))]], close_after=True)
+    return Case(
+        "half-frame-close", [frame[: rng.randrange(len(frame))]], close_after=True
+    )
 
 
 # -- raw clients -----------------------------------------------------------------------
@@ -225,7 +233,9 @@ def _read_message(sock: socket.socket, decoder: FrameDecoder) -> Tuple[int, int,
 def fetch_root_id(sock: socket.socket) -> Optional[tuple]:
     """Send GETROOT on a fresh raw connection and return the root's id pack, or None."""
     sock.sendall(
-        encode_frame(messages.encode_request(0, wire.HANDLE_GETROOT, (wire.LABEL_VALUE, ())))
+        encode_frame(
+            messages.encode_request(0, wire.HANDLE_GETROOT, (wire.LABEL_VALUE, ()))
+        )
     )
     decoder = FrameDecoder(max_frame_size=FUZZ_MAX_FRAME_SIZE)
     msg_type, _, body = _read_message(sock, decoder)
@@ -243,9 +253,11 @@ def _drain(sock: socket.socket) -> None:
 
 
 class RawClient:
-    """Writes cases over one connection at a time, reconnecting when the server drops it."""
+    """Writes cases over one connection, reconnecting when the server drops it."""
 
-    def __init__(self, open_socket: Callable[[], socket.socket], rng: random.Random) -> None:
+    def __init__(
+        self, open_socket: Callable[[], socket.socket], rng: random.Random
+    ) -> None:
         self.open_socket = open_socket
         self.rng = rng
         self.counts: Dict[str, int] = {}
@@ -280,7 +292,7 @@ class RawClient:
         sock.close()
 
     def send_case(self) -> None:
-        """Generate one case and write it; a dropped connection is closed and reopened."""
+        """Generate one case and write it, reopening a connection the server dropped."""
         if self._sock is None:
             self._connect()
         case = make_case(self.rng, self._root_id)
@@ -305,7 +317,9 @@ class CheckStats:
     failure: Optional[str] = None
 
 
-def check_calls(conn: Any, rng: random.Random, stats: CheckStats, stop: threading.Event) -> None:
+def check_calls(
+    conn: Any, rng: random.Random, stats: CheckStats, stop: threading.Event
+) -> None:
     """Call the target's functions until ``stop`` is set, checking every result."""
     root = conn.root
     while not stop.is_set() and stats.failure is None:
@@ -319,7 +333,9 @@ def check_calls(conn: Any, rng: random.Random, stats: CheckStats, stop: threadin
             return
         expected = (a + b, value, len(data))
         if not _same(results, expected):
-            stats.failure = f"call {stats.calls}: expected {expected!r}, got {results!r}"
+            stats.failure = (
+                f"call {stats.calls}: expected {expected!r}, got {results!r}"
+            )
             return
         stats.calls += 3
         stop.wait(CHECK_PAUSE)
@@ -334,13 +350,16 @@ def _same(got: Any, expected: Any) -> bool:
 
 
 def serve() -> None:
-    """``--serve`` mode: run the fuzz target on a free loopback port and print the port."""
+    """Run the fuzz target on a free loopback port and print the port (``--serve``)."""
     from rpyc_engine.server import ThreadedServer
 
     server = ThreadedServer(
         FuzzTargetService,
         port=0,
-        protocol_config={"max_frame_size": FUZZ_MAX_FRAME_SIZE, "log_exceptions": False},
+        protocol_config={
+            "max_frame_size": FUZZ_MAX_FRAME_SIZE,
+            "log_exceptions": False,
+        },
     )
     server.listen()
     print(server.port, flush=True)
@@ -359,7 +378,9 @@ def start_server_process() -> Tuple[subprocess.Popen, int]:
     if not line.strip().isdigit():
         process.kill()
         process.wait()
-        raise RuntimeError(f"fuzz server did not start: its first output line was {line!r}")
+        raise RuntimeError(
+            f"fuzz server did not start: its first output line was {line!r}"
+        )
     return process, int(line)
 
 
@@ -416,8 +437,10 @@ class Report:
         return max(samples) - samples[0]
 
 
-def check_pings(conn: Any, rng: random.Random, stats: CheckStats, stop: threading.Event) -> None:
-    """Send PING with random data until ``stop`` is set; the echo is checked by ping()."""
+def check_pings(
+    conn: Any, rng: random.Random, stats: CheckStats, stop: threading.Event
+) -> None:
+    """Send PING with random data until ``stop`` is set (ping() checks the echo)."""
     while not stop.is_set() and stats.failure is None:
         try:
             conn.ping(random_value(rng), timeout=SOCKET_TIMEOUT)
@@ -429,7 +452,7 @@ def check_pings(conn: Any, rng: random.Random, stats: CheckStats, stop: threadin
 
 
 class _CaseBudget:
-    """Hands out case numbers to the raw clients until the count or the time runs out."""
+    """Hands out cases to the raw clients until the count or the time runs out."""
 
     def __init__(self, cases: int, deadline: float) -> None:
         self.cases = cases
@@ -449,7 +472,9 @@ def _raw_loop(client: RawClient, budget: _CaseBudget, failures: List[str]) -> No
     try:
         while budget.take():
             client.send_case()
-    except Exception as exc:  # a raw client that cannot reconnect means the server is gone
+    except (
+        Exception
+    ) as exc:  # a raw client that cannot reconnect means the server is gone
         failures.append(f"raw client stopped: {type(exc).__name__}: {exc}")
         budget.deadline = 0.0
     finally:
@@ -464,7 +489,7 @@ def run_fuzz(
     seed: int = 0,
     sample_every: float = 1.0,
 ) -> Report:
-    """Fuzz ``targets`` with ``clients`` raw clients each until ``cases`` or ``seconds``."""
+    """Fuzz ``targets`` with ``clients`` raw clients each, up to ``cases`` cases."""
     report = Report(rss_samples={target.name: [] for target in targets})
     stop = threading.Event()
     budget = _CaseBudget(cases, time.monotonic() + seconds)
@@ -478,7 +503,9 @@ def run_fuzz(
         )
         checkers.append((target, conn, stats, thread))
     raw_clients = [
-        RawClient(targets[i % len(targets)].open_socket, random.Random(seed * 1000 + 100 + i))
+        RawClient(
+            targets[i % len(targets)].open_socket, random.Random(seed * 1000 + 100 + i)
+        )
         for i in range(clients * len(targets))
     ]
     raw_threads = [
@@ -521,13 +548,17 @@ def run_fuzz(
 # -- command line ----------------------------------------------------------------------
 
 
-def threaded_target(process: subprocess.Popen, port: int, call_timeout: float) -> Target:
+def threaded_target(
+    process: subprocess.Popen, port: int, call_timeout: float
+) -> Target:
     """Describe the ``--serve`` child listening on ``port`` as a fuzz target."""
     config = {"sync_request_timeout": call_timeout}
     return Target(
         name="threaded",
         pid=process.pid,
-        open_socket=lambda: socket.create_connection(("127.0.0.1", port), SOCKET_TIMEOUT),
+        open_socket=lambda: socket.create_connection(
+            ("127.0.0.1", port), SOCKET_TIMEOUT
+        ),
         open_connection=lambda: connect("127.0.0.1", port, config=config),
         service_calls=True,
     )
@@ -566,8 +597,12 @@ def print_report(report: Report) -> None:
 
 def _parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--cases", type=int, default=200_000, help="cases to send in all")
-    parser.add_argument("--seconds", type=float, default=600.0, help="maximum run time, s")
+    parser.add_argument(
+        "--cases", type=int, default=200_000, help="cases to send in all"
+    )
+    parser.add_argument(
+        "--seconds", type=float, default=600.0, help="maximum run time, s"
+    )
     parser.add_argument("--clients", type=int, default=4, help="raw clients per target")
     parser.add_argument("--seed", type=int, default=0, help="seed of every generator")
     parser.add_argument(
@@ -597,7 +632,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
             from rpyc_engine.deploy import DeployedServer
 
-            deployed = DeployedServer(local, service="rpyc_engine.services.base.VoidService")
+            deployed = DeployedServer(
+                local, service="rpyc_engine.services.base.VoidService"
+            )
             targets.append(deployed_target(deployed, args.call_timeout))
         print(f"seed {args.seed}, {args.clients} raw clients per target: "
               + ", ".join(target.name for target in targets), flush=True)  # fmt: skip

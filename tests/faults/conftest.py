@@ -16,7 +16,7 @@ from sshd import sshd_server  # noqa: E402, F401  (session-scoped fixture)
 
 @pytest.fixture
 def thread_watch():
-    """Fail the test when it leaves threads running that it did not find at its start."""
+    """Fail the test when it leaves running threads that did not exist at its start."""
     watch = ThreadWatch()
     yield watch
     watch.assert_no_new_threads()

@@ -20,13 +20,17 @@ class ThreadWatch:
         """Return the names of threads started since, waiting ``within`` s for them."""
         deadline = time.monotonic() + within
         while True:
-            extra = [t for t in threading.enumerate() if t not in self.before and t.is_alive()]
+            extra = [
+                t
+                for t in threading.enumerate()
+                if t not in self.before and t.is_alive()
+            ]
             if not extra or time.monotonic() >= deadline:
                 return sorted(t.name for t in extra)
             time.sleep(0.05)
 
     def assert_no_new_threads(self, within: float = 10.0) -> None:
-        """Fail when threads started since construction are still alive after ``within`` s."""
+        """Fail when threads started since construction outlive ``within`` s."""
         left = self.new_threads(within)
         assert left == [], f"threads left running: {left}"
 
@@ -55,7 +59,7 @@ def child_pids(pid: int | None = None) -> Set[int]:
 
 
 def process_gone(pid: int, within: float) -> bool:
-    """Return True once ``pid`` no longer exists or is a zombie, waiting ``within`` s."""
+    """Return True once ``pid`` is gone or a zombie, waiting up to ``within`` s."""
     deadline = time.monotonic() + within
     while True:
         try:
@@ -90,7 +94,7 @@ server.start()
 
 
 def start_server_process(service: str) -> Tuple[subprocess.Popen, int]:
-    """Run a ThreadedServer for the dotted class ``service`` in a child; return it and its port."""
+    """Serve the dotted class ``service`` from a child; return the child and port."""
     process = subprocess.Popen(
         [sys.executable, "-c", SERVER_SCRIPT, service],
         stdout=subprocess.PIPE,

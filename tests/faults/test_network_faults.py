@@ -1,4 +1,4 @@
-"""Broken and crowded networks against ThreadedServer and ThreadPoolServer on loopback."""
+"""Broken and crowded networks against ThreadedServer and ThreadPoolServer."""
 
 from __future__ import annotations
 
@@ -65,7 +65,7 @@ def test_silent_peer_times_out_first_call(thread_watch):
     conn = connect("127.0.0.1", port, config={"sync_request_timeout": 1})
     try:
         with pytest.raises(AsyncResultTimeout) as raised:
-            conn.root
+            conn.root  # noqa: B018 - the attribute sends GETROOT
     finally:
         conn.close()
         acceptor.join(5)
@@ -82,7 +82,9 @@ def test_half_frame_drops_only_that_connection(server, thread_watch):
     good = connect("127.0.0.1", server.port)
     assert good.root.add(1, 2) == 3
     assert wait_until(lambda: _client_count(server) == 1, 10)
-    frame = encode_frame(encode_request(1, wire.HANDLE_PING, (wire.LABEL_VALUE, ("x" * 500,))))
+    frame = encode_frame(
+        encode_request(1, wire.HANDLE_PING, (wire.LABEL_VALUE, ("x" * 500,)))
+    )
     raw = socket.create_connection(("127.0.0.1", server.port), timeout=10)
     assert wait_until(lambda: _client_count(server) == 2, 10)
     raw.sendall(frame[: len(frame) // 2])
@@ -106,7 +108,7 @@ def test_header_only_then_close(server, thread_watch):
 
 
 def test_many_idle_connections(server, thread_watch):
-    """Two hundred idle sockets: a new client is still served; closing frees them all."""
+    """Two hundred idle sockets: a new client is served, and closing frees them all."""
     idle = [
         socket.create_connection(("127.0.0.1", server.port), timeout=10)
         for _ in range(IDLE_SOCKETS)
@@ -145,7 +147,9 @@ def test_fifty_clients_thousand_calls(thread_watch):
             errors.append(f"client {number}: {type(exc).__name__}: {exc}")
         results[number] = wrong
 
-    threads = [threading.Thread(target=client, args=(n,)) for n in range(CONCURRENT_CLIENTS)]
+    threads = [
+        threading.Thread(target=client, args=(n,)) for n in range(CONCURRENT_CLIENTS)
+    ]
     try:
         for thread in threads:
             thread.start()

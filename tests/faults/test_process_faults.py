@@ -43,7 +43,9 @@ def deployed(machine, sshd_server, thread_watch):
     assert leftovers == ()
     assert process_gone(server.remote_pid, within=5)
     wait_until(lambda: _local_children(sshd_server.pid) <= before_local, 5)
-    left_local = {pid: _cmdline(pid) for pid in _local_children(sshd_server.pid) - before_local}
+    left_local = {
+        pid: _cmdline(pid) for pid in _local_children(sshd_server.pid) - before_local
+    }
     assert left_local == {}
     assert wait_until(lambda: child_pids(sshd_server.pid) <= before_sessions, 15)
 
@@ -149,7 +151,7 @@ def test_frozen_remote_times_out(deployed):
     assert "CALL" in message
     assert f"timed out after {CALL_TIMEOUT} s" in message
     assert "PING" in str(raised_ping.value)
-    # Resumed, the server answers again on the same connection; late replies are dropped.
+    # Resumed, the server answers on the same connection, and late replies are dropped.
     assert not conn.closed
     assert getpid() == deployed.remote_pid
     assert conn.modules.os.getppid() != deployed.remote_pid

@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository, for bench
+sys.path.insert(
+    0, str(Path(__file__).resolve().parents[2])
+)  # the repository, for bench
 
 from bench import fuzz_server  # noqa: E402
 
@@ -31,9 +33,14 @@ def threaded_target():
 
 @pytest.mark.parametrize("seed", [1, 2])
 def test_fuzz_keeps_serving_good_client(threaded_target, thread_watch, seed):
-    """Three thousand hostile cases; every well-behaved call still returns the right value."""
+    """Three thousand hostile cases, and every well-behaved call is still right."""
     report = fuzz_server.run_fuzz(
-        [threaded_target], cases=3000, seconds=120, clients=4, seed=seed, sample_every=0.2
+        [threaded_target],
+        cases=3000,
+        seconds=120,
+        clients=4,
+        seed=seed,
+        sample_every=0.2,
     )
     assert report.failures == []
     assert report.cases == 3000

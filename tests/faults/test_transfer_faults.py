@@ -1,5 +1,7 @@
-"""File transfers cut off by a killed server or a dropped connection leave no file
-under the target name: the engine's classic upload/download and the app's queue."""
+"""Transfers cut off by a killed server or a dropped connection leave no target file.
+
+Covers the engine's classic upload/download and the app's transfer queue.
+"""
 
 from __future__ import annotations
 
@@ -39,12 +41,8 @@ def source_file(tmp_path) -> Path:
     return path
 
 
-def _part_files(directory: Path) -> list:
-    return sorted(p.name for p in directory.iterdir() if p.name.endswith(".part"))
-
-
 def _when_partial(directory: Path, action) -> threading.Thread:
-    """Run ``action`` on a thread once a non-empty ``.part`` file appears in ``directory``."""
+    """Run ``action`` on a thread once ``directory`` has a non-empty ``.part`` file."""
 
     def written() -> bool:
         return any(
@@ -61,7 +59,9 @@ def _when_partial(directory: Path, action) -> threading.Thread:
     return thread
 
 
-def test_classic_upload_server_killed(classic_server, source_file, tmp_path, thread_watch):
+def test_classic_upload_server_killed(
+    classic_server, source_file, tmp_path, thread_watch
+):
     """kill -9 of the server during upload(): ConnectionClosed and no target file."""
     process, port = classic_server
     target_dir = tmp_path / "remote"
@@ -82,7 +82,9 @@ def test_classic_upload_server_killed(classic_server, source_file, tmp_path, thr
     assert [name for name in os.listdir(target_dir) if not name.endswith(".part")] == []
 
 
-def test_classic_upload_connection_cut(classic_server, source_file, tmp_path, thread_watch):
+def test_classic_upload_connection_cut(
+    classic_server, source_file, tmp_path, thread_watch
+):
     """A connection cut during upload(): the client raises, the target never appears."""
     _, port = classic_server
     target_dir = tmp_path / "remote"
@@ -108,7 +110,9 @@ def test_classic_upload_connection_cut(classic_server, source_file, tmp_path, th
     assert target.stat().st_size == FILE_SIZE
 
 
-def test_classic_download_server_killed(classic_server, source_file, tmp_path, thread_watch):
+def test_classic_download_server_killed(
+    classic_server, source_file, tmp_path, thread_watch
+):
     """kill -9 of the server during download(): no target and no .part file locally."""
     process, port = classic_server
     local_dir = tmp_path / "local"
@@ -126,7 +130,7 @@ def test_classic_download_server_killed(classic_server, source_file, tmp_path, t
     assert os.listdir(local_dir) == []
 
 
-# -- the application's transfer queue ----------------------------------------------------
+# -- the application's transfer queue --------------------------------------------------
 
 
 @pytest.fixture
@@ -148,7 +152,9 @@ def explorer_session(qloop):
     from rpyc_explorer.machines.record import Machine
     from rpyc_explorer.session.remote import RemoteSession
 
-    process, port = start_server_process("rpyc_engine.services.explorer.ExplorerService")
+    process, port = start_server_process(
+        "rpyc_engine.services.explorer.ExplorerService"
+    )
     conn = connect("127.0.0.1", port)
     session = RemoteSession(Machine.this_computer(), conn, kind="explorer")
     yield session, process
@@ -157,7 +163,7 @@ def explorer_session(qloop):
 
 
 def _run_transfer(qloop, queue, transfer, fault) -> None:
-    """Run the queue until ``transfer`` ends, calling ``fault()`` after its first chunk."""
+    """Run the queue until ``transfer`` ends, calling ``fault()`` after one chunk."""
     from rpyc_explorer.transfers import CHUNK_SIZE
 
     fired = []
@@ -195,7 +201,7 @@ def test_queue_upload_server_killed(explorer_session, qloop, source_file, tmp_pa
 
 
 def test_queue_upload_connection_cut(explorer_session, qloop, source_file, tmp_path):
-    """A connection cut mid-upload: the server drops its temp file, no target appears."""
+    """A connection cut mid-upload: the server deletes its temp file, no target."""
     from rpyc_explorer.transfers import TransferQueue
 
     session, _process = explorer_session
