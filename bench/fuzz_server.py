@@ -9,8 +9,10 @@ Usage::
 The target is a ``ThreadedServer`` serving `FuzzTargetService` on 127.0.0.1 in a child
 process (``--serve`` mode of this script), so its RSS and a crash are seen from outside.
 With ``--deployed`` a second target is the engine's zero-deploy server started with
-``DeployedServer(plumbum.local, service=ExplorerService)``; its raw clients reach it
-through channels of the deploy's multiplexer (``open_socket()``).
+``DeployedServer(plumbum.local)``. Its raw clients reach it through channels of the
+deploy's multiplexer (``open_socket()``), so the multiplexer is fuzzed too. It serves ``VoidService``, not ``ExplorerService``: random calls to the explorer's
+``delete``, ``rename`` or console ``run`` could reach real files of the user running
+the script. Its well-behaved client sends PING with random data.
 
 Several raw-socket clients each open a connection, fetch the root object's id, then send
 generated cases: valid requests with random handler codes and arguments (some naming the
