@@ -19,6 +19,7 @@ from ..machines.known_hosts import (
 from ..machines.record import Machine
 from .askpass import AskpassServer, SessionDir
 from .attempt import Attempt
+from .logs import weak_method
 from .phases import (
     AuthenticationFailedError,
     HostKeyChanged,
@@ -54,9 +55,8 @@ async def prepare_ssh(controller: SessionController, attempt: Attempt) -> None:
     machine = attempt.machine
     controller.report(machine.id, Phase.CONNECTING, None, machine.target)
     attempt.directory = SessionDir()
-    attempt.askpass = AskpassServer(
-        attempt.directory, lambda request: controller.answer_prompt(attempt, request)
-    )
+    answer = weak_method(controller.answer_prompt)
+    attempt.askpass = AskpassServer(attempt.directory, lambda request: answer(attempt, request))
     attempt.askpass.start()
     known_files = controller.known_hosts.ssh_files(_once_file(attempt))
     link = SshLink(machine, attempt.directory, known_files, attempt.askpass.environment())

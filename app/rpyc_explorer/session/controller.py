@@ -30,7 +30,7 @@ from ..machines.record import Machine
 from . import connect_steps
 from .askpass import AskpassRequest
 from .attempt import Attempt
-from .logs import MachineLogAdapter, loop_sink
+from .logs import MachineLogAdapter, loop_sink, weak_emitter, weak_method
 from .phases import Phase, SessionError
 from .prompts import AskHostKey, AskSecret, SecretPrompt, secret_of
 from .remote import RemoteSession
@@ -185,14 +185,13 @@ class SessionController(QObject):
     # -- the connect task ------------------------------------------------------------
 
     async def _connect(self, machine: Machine) -> RemoteSession:
-        log = MachineLogAdapter(
-            logger, machine.name, sink=loop_sink(functools.partial(self.log.emit, machine.id))
-        )
+        sink = loop_sink(weak_emitter(self, "log", machine.id))
+        log = MachineLogAdapter(logger, machine.name, sink=sink)
         attempt = Attempt(machine, log)
         log.info("connecting to %s (%s)", machine.target, machine.kind)
         try:
             if machine.kind == "rpyc":
-                conn = await self.run_step(attempt, connect_steps.connect_rpyc, attempt, self.report)
+                conn = await self.run_step(attempt, connect_steps.connect_rpyc, attempt, weak_method(self.report))
             else:
                 conn = await self._deploy(attempt)
             kind = await self.run_step(attempt, connect_steps.detect_kind, conn)
@@ -218,7 +217,7 @@ class SessionController(QObject):
             await connect_steps.prepare_ssh(self, attempt)
         target = await self.run_step(attempt, connect_steps.target_machine, attempt)
         return await self.run_step(
-            attempt, connect_steps.deploy, attempt, target, self.service, self.report
+            attempt, connect_steps.deploy, attempt, target, self.service, weak_method(self.report)
         )
 
     def _open_session(self, attempt: Attempt, conn: Any, kind: str) -> RemoteSession:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import weakref
 from collections.abc import Callable, MutableMapping
 from typing import Any
 
@@ -72,3 +73,35 @@ def loop_sink(emit: Callable[[str], None]) -> LineSink:
                 pass  # The loop closed between the check and the call.
 
     return sink
+
+
+def weak_emitter(owner: Any, signal_name: str, *leading: Any) -> LineSink:
+    """Return `line -> owner.<signal_name>.emit(*leading, line)` holding `owner` weakly.
+
+    A strong reference from a logger sink back to its QObject would put the
+    object in a reference cycle. Python's cycle collector may then delete it on
+    whatever thread happens to run the collection, which crashes Qt.
+    """
+    ref = weakref.ref(owner)
+
+    def emit(line: str) -> None:
+        target = ref()
+        if target is not None:
+            getattr(target, signal_name).emit(*leading, line)
+
+    return emit
+
+
+def weak_method(method: Callable[..., Any]) -> Callable[..., Any]:
+    """Return a callable that calls the bound `method` while its object lives.
+
+    Used for callbacks that threads and deployments keep, for the reason given
+    in `weak_emitter`; calls after the object is gone do nothing.
+    """
+    ref = weakref.WeakMethod(method)
+
+    def call(*args: Any) -> Any:
+        target = ref()
+        return None if target is None else target(*args)
+
+    return call

@@ -17,7 +17,7 @@ from typing import Any, Literal, Protocol, TypeVar
 from PySide6.QtCore import QObject, Signal
 
 from ..machines.record import Machine
-from .logs import MachineLogAdapter, loop_sink
+from .logs import MachineLogAdapter, loop_sink, weak_emitter
 
 logger = logging.getLogger(__name__)
 
@@ -84,7 +84,7 @@ class RemoteSession(QObject):
         self.conn = conn
         self.kind: SessionKind = kind
         self.deployment = deployment
-        self.logger = MachineLogAdapter(logger, machine.name, sink=loop_sink(self.log.emit))
+        self.logger = MachineLogAdapter(logger, machine.name, sink=loop_sink(weak_emitter(self, "log")))
         self._executor = concurrent.futures.ThreadPoolExecutor(
             max_workers=_WORKERS, thread_name_prefix=f"session-{machine.id[:8]}"
         )
