@@ -1,7 +1,7 @@
 """The documentation site builds with `mkdocs build --strict` and documents the engine.
 
 The strict build turns every MkDocs warning into an error: a broken link or anchor, a
-page missing from the nav, or a reference entry that mkdocstrings cannot collect. The
+nav entry without its page, or a reference entry that mkdocstrings cannot collect. The
 build needs no network access (the theme's web fonts are switched off in mkdocs.yml).
 """
 
@@ -12,6 +12,7 @@ import os
 import re
 import subprocess
 import sys
+import types
 from pathlib import Path
 
 import pytest
@@ -35,7 +36,15 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     target = tmp_path_factory.mktemp("site")
     env = dict(os.environ, NO_MKDOCS_2_WARNING="1")
     result = subprocess.run(
-        [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(target)],
+        [
+            sys.executable,
+            "-m",
+            "mkdocs",
+            "build",
+            "--strict",
+            "--site-dir",
+            str(target),
+        ],
         cwd=REPO,
         env=env,
         capture_output=True,
@@ -53,8 +62,21 @@ def reference_anchors(site: Path) -> set[str]:
     """Return the ids of every heading on the API reference pages."""
     anchors: set[str] = set()
     for page in (site / "reference").rglob("index.html"):
-        anchors.update(re.findall(r'id="(rpyc_engine[\w.]*)"', page.read_text("utf-8")))
+        text = page.read_text("utf-8")
+        anchors.update(re.findall(r'id="(rpyc_engine[\w.]*)"', text))
     return anchors
+
+
+def reference_anchors_of(name: str) -> set[str]:
+    """Return the heading ids that may document the public name `name`.
+
+    A name is documented either as rpyc_engine.<name> or where it is defined (the
+    lazily imported ones, such as rpyc_engine.server.ThreadedServer).
+    """
+    value = getattr(rpyc_engine, name)
+    if isinstance(value, types.ModuleType):
+        return {value.__name__}
+    return {f"rpyc_engine.{name}", f"{value.__module__}.{value.__qualname__}"}
 
 
 def test_site_builds_strict(site: Path) -> None:
@@ -66,9 +88,7 @@ def test_site_builds_strict(site: Path) -> None:
 def test_reference_documents_every_public_name(site: Path) -> None:
     anchors = reference_anchors(site)
     missing = [
-        name
-        for name in rpyc_engine.__all__
-        if not any(a == f"rpyc_engine.{name}" or a.endswith(f".{name}") for a in anchors)
+        name for name in rpyc_engine.__all__ if not reference_anchors_of(name) & anchors
     ]
     assert missing == [], f"public names without a reference entry: {missing}"
 
@@ -84,6 +104,18 @@ def test_all_lists_every_exported_name() -> None:
     }
     undeclared = sorted(exported - set(rpyc_engine.__all__))
     assert undeclared == [], f"names missing from rpyc_engine.__all__: {undeclared}"
+
+
+def test_pictures_come_from_scripts() -> None:
+    # Screenshots are retaken by scripts/screenshot.py and the chart by the benchmark
+    # command, so a picture added by hand would go stale unnoticed.
+    scripts = [
+        REPO / "scripts" / "screenshot.py",
+        *sorted((REPO / "bench").glob("*.py")),
+    ]
+    generators = "".join(script.read_text("utf-8") for script in scripts)
+    for picture in sorted((REPO / "docs" / "images").glob("*.png")):
+        assert f'"{picture.name}"' in generators, f"no script writes {picture.name}"
 
 
 def test_pages_use_no_remote_assets(site: Path) -> None:
