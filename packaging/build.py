@@ -253,9 +253,12 @@ def bundle_block(size: int, times: list[float], build_seconds: float, icu: str) 
         "| measure | value |",
         "| --- | --- |",
         f"| size of `dist/rpyc-explorer/` on disk (as `du`) | {size / 2**20:.0f} MiB |",
-        f"| `--smoke` wall time, median of {len(times)} runs | {statistics.median(times):.2f} s |",
+        f"| `--smoke` wall time, median (min) of {len(times)} runs "
+        f"| {statistics.median(times):.2f} s ({min(times):.2f} s) |",
         f"| build time (PyInstaller, ICU trimming, copying) | {build_seconds:.0f} s |",
         f"| ICU data | {icu} |",
+        f"| load average (1 min) after the runs; above {os.cpu_count()} the times are inflated "
+        f"| {os.getloadavg()[0]:.1f} |",
         "",
         "`--smoke` starts the bundle offscreen, opens the main window, zero-deploys",
         "the engine to \"This computer\", lists `/`, closes the session and exits.",

@@ -50,6 +50,19 @@ def test_bundle_smoke_connects_this_computer(bundle):
     assert "smoke: ok" in result.stdout
 
 
+@pytest.mark.skipif(shutil.which("xvfb-run") is None, reason="needs xvfb")
+def test_bundle_smoke_on_xcb(bundle):
+    """The bundled xcb platform plugin and the libraries it loads work on an X server."""
+    environment = dict(os.environ, QT_QPA_PLATFORM="xcb", LANG="C.UTF-8")
+    result = subprocess.run(
+        ["xvfb-run", "-a", "-s", "-screen 0 1280x800x24", str(bundle / "rpyc-explorer"), "--smoke"],
+        env=environment, capture_output=True, text=True, timeout=180,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr[-4000:]
+    assert "smoke: ok" in result.stdout
+    assert "Could not load the Qt platform plugin" not in result.stderr
+
+
 @pytest.mark.skipif(
     shutil.which("dbus-run-session") is None or shutil.which("gnome-keyring-daemon") is None,
     reason="needs dbus and gnome-keyring",
