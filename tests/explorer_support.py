@@ -8,13 +8,10 @@ writes, so a test can check how many round trips a page costs.
 from __future__ import annotations
 
 import contextlib
-import gc
 import io
 import threading
 from collections.abc import Iterator
 from typing import Any
-
-import pytest
 
 from rpyc_engine.factory import connect
 from rpyc_engine.protocol.framing import read_frame
@@ -75,16 +72,3 @@ def make_session(conn: Any) -> Any:
     from rpyc_explorer.session.remote import RemoteSession
 
     return RemoteSession(Machine.this_computer(), conn, kind="explorer")
-
-
-@pytest.fixture(autouse=True)
-def main_thread_gc() -> Iterator[None]:
-    """Collect garbage on the main thread after each test (and after its qloop closed).
-
-    A closed qasync loop and the Qt objects of a test sit in reference cycles. When
-    the cyclic collector frees them later from another thread (deploy, heartbeat or
-    session worker threads), a QObject with a running timer dies outside its thread,
-    its timer stays registered, and the next event loop run crashes on it.
-    """
-    yield
-    gc.collect()

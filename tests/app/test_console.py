@@ -12,7 +12,7 @@ from PySide6.QtCore import Qt
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from explorer_support import main_thread_gc, make_session, serve_explorer  # noqa: E402, F401
+from explorer_support import make_session, serve_explorer  # noqa: E402
 from rpyc_explorer.views.console_pane import ConsolePane  # noqa: E402
 from rpyc_explorer.widgets.console import ConsoleWidget  # noqa: E402
 from rpyc_explorer.widgets.console_history import History, history_path  # noqa: E402

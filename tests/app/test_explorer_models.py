@@ -12,7 +12,7 @@ from PySide6.QtCore import Qt
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from explorer_support import main_thread_gc, make_session, serve_explorer  # noqa: E402, F401
+from explorer_support import make_session, serve_explorer  # noqa: E402
 from rpyc_explorer.models.files_model import COLUMNS, EntryRole, FilesModel, PathRole  # noqa: E402
 from rpyc_explorer.models.objects_model import (  # noqa: E402
     SHOW_CALLABLES,

@@ -11,7 +11,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from explorer_support import main_thread_gc, make_session, serve_explorer  # noqa: E402, F401
+from explorer_support import make_session, serve_explorer  # noqa: E402
 from rpyc_explorer.transfers import CHUNK_SIZE, TransferQueue  # noqa: E402
 
 

@@ -16,7 +16,6 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from explorer_support import main_thread_gc  # noqa: F401
 from PySide6.QtCore import Qt
 from rpyc_explorer.app import create_window
 from rpyc_explorer.machines.credentials import CredentialStore

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
-from explorer_support import FrameCounter, main_thread_gc, make_session  # noqa: F401
+from explorer_support import FrameCounter, make_session
 from plumbum import local
 
 from rpyc_engine.deploy import DeployedServer

@@ -13,7 +13,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from explorer_support import FrameCounter, main_thread_gc  # noqa: F401
+from explorer_support import FrameCounter
 from rpyc_explorer.machines.record import Machine
 from rpyc_explorer.models.classic_calls import INSTANCE_NAME, ClassicCalls
 from rpyc_explorer.session.remote import RemoteSession
