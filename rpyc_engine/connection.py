@@ -32,7 +32,7 @@ from rpyc_engine import handlers, netref
 from rpyc_engine.async_result import AsyncResult
 from rpyc_engine.config import Config, ConfigLike
 from rpyc_engine.protocol import vinegar
-from rpyc_engine.protocol.brine import dumpable
+from rpyc_engine.protocol.brine import Encoded, dump, dumpable
 from rpyc_engine.protocol.errors import (
     AsyncResultTimeout,
     ConnectionClosed,
@@ -75,6 +75,24 @@ _PING_DATA = "abcdefghijklmnopqrstuvwxyz" * 20
 # Seconds close() waits for the peer to close its end after CLOSE. Stock rpyc 6.0.2 and
 # this engine close at once when they read CLOSE.
 _CLOSE_LINGER = 1.0
+
+
+# Boxed references, encoded once per id_pack (see _encoded_ref).
+_REF_CODES_MAX = 4096
+_BOXED_EMPTY_TUPLE = Encoded(dump((LABEL_VALUE, ())))
+
+
+def _encoded_ref(codes: Dict[tuple, Encoded], label: int, id_pack: tuple) -> Encoded:
+    """Encode ``(label, id_pack)`` once and keep it in ``codes``.
+
+    A program that calls the same proxy again and again sends the same reference each
+    time. id_packs are exact ``(str, int, int)`` tuples (checked on receipt, built here
+    on export), so equal keys always have equal encodings.
+    """
+    if len(codes) >= _REF_CODES_MAX:
+        codes.clear()
+    boxed = codes[id_pack] = Encoded(dump((label, id_pack)))
+    return boxed
 
 
 class ExportTable:
@@ -161,6 +179,8 @@ class Connection:
         self._proxies: Dict[tuple, _ProxyRef] = {}
         self._proxy_lock = threading.Lock()
         self._class_cache: Dict[tuple, type] = {}
+        self._local_ref_codes: Dict[tuple, Encoded] = {}
+        self._remote_ref_codes: Dict[tuple, Encoded] = {}
         self._releases: Deque[_ProxyRef] = collections.deque()
         self._close_lock = threading.Lock()
         self._closed = False
@@ -333,18 +353,27 @@ class Connection:
         if cls in _SCALARS:
             return (LABEL_VALUE, obj)
         if cls is tuple:
+            if not obj:
+                return _BOXED_EMPTY_TUPLE
             if dumpable(obj):
                 return (LABEL_VALUE, obj)
             # map() instead of a comprehension: no closure cell or function per call.
             return (LABEL_TUPLE, tuple(map(self._box, obj)))
         if issubclass(cls, _BaseNetref):
             if _get_conn(obj) is self:
-                return (LABEL_LOCAL_REF, _get_id_pack(obj))
+                id_pack = _get_id_pack(obj)
+                boxed = self._local_ref_codes.get(id_pack)
+                if boxed is None:
+                    boxed = _encoded_ref(self._local_ref_codes, LABEL_LOCAL_REF, id_pack)
+                return boxed
         elif dumpable(obj):  # a frozenset or slice of values
             return (LABEL_VALUE, obj)
         id_pack = netref.id_pack_of(obj)
         self._exports.add(id_pack, obj)
-        return (LABEL_REMOTE_REF, id_pack)
+        boxed = self._remote_ref_codes.get(id_pack)
+        if boxed is None:
+            boxed = _encoded_ref(self._remote_ref_codes, LABEL_REMOTE_REF, id_pack)
+        return boxed
 
     def _unbox(self, boxed: Any) -> Any:
         if type(boxed) is not tuple or len(boxed) != 2:

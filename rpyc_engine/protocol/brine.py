@@ -68,7 +68,7 @@ from .wire import (
     TAG_TUPLE_U32,
 )
 
-__all__ = ["DEFAULT_MAX_DEPTH", "dump", "dumpable", "load"]
+__all__ = ["DEFAULT_MAX_DEPTH", "Encoded", "dump", "dump_int", "dumpable", "load"]
 
 # Maximum number of nested non-empty tuples, slices and frozensets that `load` accepts.
 DEFAULT_MAX_DEPTH = 1000
@@ -111,6 +111,32 @@ def _dump_int(obj: int, append: _Append) -> None:
     else:
         append(bytes((TAG_INT_U32,)) + _U32.pack(size))
         append(text)
+
+
+def dump_int(obj: int) -> bytes:
+    """Return the brine encoding of one int (not a bool), as ``dump`` would write it."""
+    if IMM_MIN <= obj <= IMM_MAX:
+        return _IMM_BYTES[obj - IMM_MIN]
+    parts: List[bytes] = []
+    _dump_int(obj, parts.append)
+    return b"".join(parts)
+
+
+class Encoded:
+    """Bytes that ``dump`` copies verbatim: one item someone already encoded with ``dump``.
+
+    The connection keeps these for parts of messages that repeat (the boxed reference to a
+    proxy it sends again and again), so they are not encoded on every request.
+    ``dumpable`` is false for them: they only appear inside values built for ``dump``.
+    """
+
+    __slots__ = ("data",)
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    def __repr__(self) -> str:
+        return f"Encoded({self.data!r})"
 
 
 def _dump_bytes(obj: bytes, append: _Append) -> None:
@@ -163,6 +189,7 @@ _DUMPERS: Dict[type, Callable[[Any, _Append], None]] = {
     tuple: _dump_tuple,
     slice: _dump_slice,
     frozenset: _dump_frozenset,
+    Encoded: lambda obj, append: append(obj.data),
 }
 
 _SIMPLE_TYPES = frozenset(
