@@ -44,6 +44,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the application; return the process exit status."""
+    arguments = sys.argv[1:] if argv is None else list(argv)
+    if arguments[:1] == ["--askpass"]:
+        # ssh's SSH_ASKPASS in a frozen bundle, which has no Python to run
+        # askpass_helper.py with (see session/askpass.py); no Qt is loaded.
+        from rpyc_explorer import askpass_helper
+
+        return askpass_helper.main(["rpyc-explorer", *arguments[1:]])
     args = parse_args(argv)
     if args.smoke:
         from rpyc_explorer.app import run_smoke

@@ -164,3 +164,40 @@ def test_bundle_trimmed_icu_still_serves_qt(bundle):
         "Mitteleuropäische Normalzeit",
     ]
     assert "Could not create collator" not in result.stderr
+
+
+def test_bundle_answers_ssh_askpass(bundle, monkeypatch):
+    """ssh's SSH_ASKPASS wrapper, written as in the bundle, reaches the application.
+
+    The askpass server runs in this test process; with `sys.frozen` set it writes
+    the wrapper the bundled application writes, which runs the bundle's program.
+    """
+    from rpyc_explorer.machines.credentials import Secret
+    from rpyc_explorer.session.askpass import AskpassServer, SessionDir
+
+    monkeypatch.setattr(sys, "frozen", True, raising=False)
+    monkeypatch.setattr(sys, "executable", str(bundle / "rpyc-explorer"))
+    prompts = []
+
+    def answer(request):
+        prompts.append(request.prompt)
+        return Secret("s3cret")
+
+    directory = SessionDir()
+    server = AskpassServer(directory, answer)
+    server.start()
+    try:
+        wrapper = server.environment()["SSH_ASKPASS"]
+        assert "--askpass" in Path(wrapper).read_text()
+        environment = dict(os.environ, **server.environment())
+        result = subprocess.run(
+            [wrapper, "deploy@build01's password: "],
+            env=environment, capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+    finally:
+        server.stop()
+        directory.remove()
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "s3cret\n"
+    assert prompts == ["deploy@build01's password: "]
+

@@ -145,10 +145,13 @@ class AskpassServer:
     def _write_wrapper(self) -> None:
         # OpenSSH runs SSH_ASKPASS without arguments of our choosing, so a script
         # binds the interpreter and the helper path.
-        helper = Path(askpass_helper.__file__).resolve()
-        # NOTE: this assumes a Python interpreter at sys.executable; a frozen bundle
-        # needs its own askpass entry point instead.
-        command = f"{shlex.quote(sys.executable)} {shlex.quote(str(helper))}"
+        if getattr(sys, "frozen", False):
+            # A PyInstaller bundle has no interpreter to run the helper with; its
+            # program runs the helper itself when given --askpass (see main.py).
+            command = f"{shlex.quote(sys.executable)} --askpass"
+        else:
+            helper = Path(askpass_helper.__file__).resolve()
+            command = f"{shlex.quote(sys.executable)} {shlex.quote(str(helper))}"
         script = f'#!/bin/sh\nexec {command} "$@"\n'
         self.wrapper_path.write_text(script)
         os.chmod(self.wrapper_path, 0o700)
