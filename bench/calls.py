@@ -81,7 +81,8 @@ def raw_round_trip_us(port: int, calls: int, repeat: int) -> List[float]:
 def call_kinds(classic: Any, service: Any = None) -> Dict[str, Callable[[], Any]]:
     """Return the trivial calls as callables on open connections.
 
-    Without ``service`` (a classic root has no ``getpid``) the service rows are left out.
+    Without ``service`` (a classic root has no ``getpid``), the service rows are
+    left out.
     """
     kinds = {
         "server-cpu": classic.modules.time.process_time,
@@ -164,30 +165,47 @@ def open_pair(connect: Callable[[], tuple], keep: List[Any]) -> Any:
 
 def tcp_figures(ctx: Context) -> List[Figure]:
     settings = ctx.settings
-    specs = [("ours", "classic"), ("stock", "classic"), ("ours", "service"),
-             ("stock", "service"), ("ours", "echo")]  # fmt: skip
+    specs = [
+        ("ours", "classic"),
+        ("stock", "classic"),
+        ("ours", "service"),
+        ("stock", "service"),
+        ("ours", "echo"),
+    ]
     opened: List[Any] = []
     with servers(*specs) as ports:
-        floor = side(lambda: raw_round_trip_us(
-            ports[("ours", "echo")], settings.calls_per_batch, settings.repeat
-        ))  # fmt: skip
+        floor = side(
+            lambda: raw_round_trip_us(
+                ports[("ours", "echo")], settings.calls_per_batch, settings.repeat
+            )
+        )
         pairs = {
-            "ours": ("ours", "ours"), "stock": ("stock", "stock"),
-            "mixed-ours": ("ours", "stock"), "mixed-stock": ("stock", "ours"),
-        }  # fmt: skip
+            "ours": ("ours", "ours"),
+            "stock": ("stock", "stock"),
+            "mixed-ours": ("ours", "stock"),
+            "mixed-stock": ("stock", "ours"),
+        }
         kinds = {}
         try:
             for name, (client, server) in pairs.items():
                 kinds[name] = open_pair(
-                    lambda c=client, s=server: (classic_client(c, ports[(s, "classic")]),
-                                                service_client(c, ports[(s, "service")])),
+                    lambda c=client, s=server: (
+                        classic_client(c, ports[(s, "classic")]),
+                        service_client(c, ports[(s, "service")]),
+                    ),
                     opened,
-                )  # fmt: skip
-            failed = {name: value for name, value in kinds.items() if isinstance(value, Side)}
-            working = {name: value for name, value in kinds.items() if name not in failed}
+                )
+            failed = {
+                name: value for name, value in kinds.items() if isinstance(value, Side)
+            }
+            working = {
+                name: value for name, value in kinds.items() if name not in failed
+            }
             for name in ("mixed-ours", "mixed-stock"):
                 if name in working:
-                    working[name] = {key: working[name][key] for key in ("ping", "held")}
+                    working[name] = {
+                        key: working[name][key] for key in ("ping", "held")
+                    }
             samples = interleaved(working, settings.calls_per_batch, settings.repeat)
         finally:
             for conn in opened:
@@ -196,24 +214,36 @@ def tcp_figures(ctx: Context) -> List[Figure]:
         samples[name] = {key: error for key, _label, _trips in CALL_ROWS}
     figures = call_figures("TCP", samples, floor)
     for key, label, trips in CALL_ROWS[:3]:
-        figures.append(Figure(
-            FAMILY, f"{label} ({trips} RT), TCP: CPU time per call, client + server",
-            "µs/call", ours=samples["ours"].get("cpu-" + key, Side(text="n/a")),
-            stock=samples["stock"].get("cpu-" + key, Side(text="n/a")),
-            note="process CPU time (CLOCK_PROCESS_CPUTIME_ID) of the client and of the "
-            "classic server over the same batches, divided by the calls; unlike wall "
-            "time it barely moves with the load of other processes",
-        ))  # fmt: skip
+        figures.append(
+            Figure(
+                FAMILY,
+                f"{label} ({trips} RT), TCP: CPU time per call, client + server",
+                "µs/call",
+                ours=samples["ours"].get("cpu-" + key, Side(text="n/a")),
+                stock=samples["stock"].get("cpu-" + key, Side(text="n/a")),
+                note="process CPU time (CLOCK_PROCESS_CPUTIME_ID) of the client and of "
+                "the classic server over the same batches, divided by the calls; "
+                "unlike wall "
+                "time it barely moves with the load of other processes",
+            )
+        )
     for key, label, _trips in CALL_ROWS[:2]:
-        figures.append(Figure(
-            FAMILY, f"{label}, mixed pairs (ours: our client → stock server; "
-            "rpyc: stock client → our server)", "µs/call",
-            ours=samples["mixed-ours"][key], stock=samples["mixed-stock"][key],
-        ))  # fmt: skip
+        figures.append(
+            Figure(
+                FAMILY,
+                f"{label}, mixed pairs (ours: our client → stock server; "
+                "rpyc: stock client → our server)",
+                "µs/call",
+                ours=samples["mixed-ours"][key],
+                stock=samples["mixed-stock"][key],
+            )
+        )
     return figures
 
 
-def call_figures(transport: str, samples: Dict[str, Dict[str, Side]], floor: Any) -> List[Figure]:
+def call_figures(
+    transport: str, samples: Dict[str, Dict[str, Side]], floor: Any
+) -> List[Figure]:
     figures = []
     for key, label, trips in CALL_ROWS:
         if key not in samples["ours"] and key not in samples["stock"]:
@@ -222,15 +252,27 @@ def call_figures(transport: str, samples: Dict[str, Dict[str, Side]], floor: Any
         row_floor = None
         if floor is not None and floor.samples:
             row_floor = Side(samples=[value * trips for value in floor.samples])
-        figures.append(Figure(
-            FAMILY, f"{label} ({trips} RT), {transport}", "µs/call",
-            ours=ours, stock=stock, floor=row_floor,
-        ))  # fmt: skip
-        figures.append(Figure(
-            FAMILY, f"↳ throughput, {transport}", "calls/s", better=HIGHER,
-            ours=_throughput(ours), stock=_throughput(stock),
-            floor=_throughput(row_floor) if row_floor else None,
-        ))  # fmt: skip
+        figures.append(
+            Figure(
+                FAMILY,
+                f"{label} ({trips} RT), {transport}",
+                "µs/call",
+                ours=ours,
+                stock=stock,
+                floor=row_floor,
+            )
+        )
+        figures.append(
+            Figure(
+                FAMILY,
+                f"↳ throughput, {transport}",
+                "calls/s",
+                better=HIGHER,
+                ours=_throughput(ours),
+                stock=_throughput(stock),
+                floor=_throughput(row_floor) if row_floor else None,
+            )
+        )
     return figures
 
 
@@ -256,7 +298,9 @@ def ssh_figures(ctx: Context) -> List[Figure]:
                 kinds[engine] = call_kinds(deployment.classic_connect())
             except Exception as exc:
                 kinds[engine] = Side(error=describe_error(exc))
-        working = {name: value for name, value in kinds.items() if not isinstance(value, Side)}
+        working = {
+            name: value for name, value in kinds.items() if not isinstance(value, Side)
+        }
         # A round trip through ssh costs several times one over TCP: smaller batches.
         batch = max(100, settings.calls_per_batch // 4)
         samples = interleaved(working, batch, settings.repeat)
@@ -269,8 +313,10 @@ def ssh_figures(ctx: Context) -> List[Figure]:
     figures = call_figures("through an SSH deployment", samples, None)
     for figure in figures:
         if "RT)" in figure.name:
-            figure.note = ("ours: channels multiplexed over the deploy's ssh session; "
-                           "rpyc: DeployedServer's `ssh -L` tunnel")  # fmt: skip
+            figure.note = (
+                "ours: channels multiplexed over the deploy's ssh session; "
+                "rpyc: DeployedServer's `ssh -L` tunnel"
+            )
     return figures
 
 

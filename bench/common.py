@@ -82,14 +82,17 @@ class Settings:
     repeat: int
     calls_per_batch: int
     naive_entries: int  # entries of the naive listing actually walked
-    slow_repeat: int = 1  # samples of figures that take seconds each (deploys, stock transfers)
+    slow_repeat: int = (
+        1  # samples of figures that take seconds each (deploys, stock transfers)
+    )
     lateness_calls: int = 1000
 
     @classmethod
     def for_mode(cls, mode: str, repeat: Optional[int] = None) -> Settings:
         if mode == "full":
-            settings = cls(mode, repeat=7, calls_per_batch=2000, naive_entries=2000,
-                           slow_repeat=5)
+            settings = cls(
+                mode, repeat=7, calls_per_batch=2000, naive_entries=2000, slow_repeat=5
+            )
         else:
             settings = cls(mode, repeat=3, calls_per_batch=300, naive_entries=100)
         if repeat is not None:
@@ -179,7 +182,9 @@ def describe_error(exc: BaseException) -> str:
 def failed_family(family: str, exc: BaseException) -> Figure:
     """Return the single row that reports a family which could not run at all."""
     error = describe_error(exc)
-    return Figure(family, "(whole family)", "", ours=Side(error=error), stock=Side(error=error))
+    return Figure(
+        family, "(whole family)", "", ours=Side(error=error), stock=Side(error=error)
+    )
 
 
 class FrameCounter:
@@ -268,7 +273,9 @@ def process_gone(pid: int) -> bool:
     return state == "Z"
 
 
-def wait_until(predicate: Callable[[], bool], timeout: float, step: float = 0.002) -> float:
+def wait_until(
+    predicate: Callable[[], bool], timeout: float, step: float = 0.002
+) -> float:
     """Poll ``predicate`` until true; return the seconds waited or raise on timeout."""
     started = time.perf_counter()
     while not predicate():

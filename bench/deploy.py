@@ -75,16 +75,22 @@ def stock_servers(sshd_pid: int) -> Dict[int, str]:
     return found
 
 
-def remote_servers(engine: str, deployment: Any, sshd_pid: int, before: Dict[int, str]) -> Dict[int, Optional[str]]:
-    """Return ``{remote pid: temp dir or None}`` of the server(s) ``deployment`` started."""
+def remote_servers(
+    engine: str, deployment: Any, sshd_pid: int, before: Dict[int, str]
+) -> Dict[int, Optional[str]]:
+    """Return ``{remote pid: temp dir or None}`` of the servers of ``deployment``."""
     if engine == "ours":
         servers = getattr(deployment, "servers", None) or [deployment]
         return {server.remote_pid: None for server in servers}
-    return {pid: path for pid, path in stock_servers(sshd_pid).items() if pid not in before}
+    return {
+        pid: path for pid, path in stock_servers(sshd_pid).items() if pid not in before
+    }
 
 
 def dir_size_kib(path: str) -> float:
-    done = subprocess.run(["du", "-sk", path], capture_output=True, text=True, timeout=10)
+    done = subprocess.run(
+        ["du", "-sk", path], capture_output=True, text=True, timeout=10
+    )
     return float(done.stdout.split()[0])
 
 
@@ -100,12 +106,18 @@ def shared_login_machine(server: Any, control_dir: str) -> Any:
     shared = ["-o", "ControlMaster=auto", "-o", f"ControlPath={control_dir}/cm-%C"]
     options = server.ssh_options()
     return SshMachine(
-        server.host, user=server.user, port=server.port, keyfile=server.key_path,
-        ssh_opts=[*options, "-o", "BatchMode=yes", *shared], scp_opts=[*options, *shared],
-    )  # fmt: skip
+        server.host,
+        user=server.user,
+        port=server.port,
+        keyfile=server.key_path,
+        ssh_opts=[*options, "-o", "BatchMode=yes", *shared],
+        scp_opts=[*options, *shared],
+    )
 
 
-def one_deploy(engine: str, server: Any, control_dir: Optional[str] = None) -> Dict[str, float]:
+def one_deploy(
+    engine: str, server: Any, control_dir: Optional[str] = None
+) -> Dict[str, float]:
     """Deploy once, make one call, close; return the phase times in seconds."""
     deploy = ours_deployment if engine == "ours" else stock_deployment
     before = stock_servers(server.pid)
@@ -138,8 +150,10 @@ def one_deploy(engine: str, server: Any, control_dir: Optional[str] = None) -> D
     return times
 
 
-def close_and_watch(deployment: Any, remote: Dict[int, Optional[str]]) -> Dict[str, float]:
-    """Close ``deployment``; time the call and until its processes and temp dirs are gone."""
+def close_and_watch(
+    deployment: Any, remote: Dict[int, Optional[str]]
+) -> Dict[str, float]:
+    """Close ``deployment``; time the call and the wait until its leftovers are gone."""
     times = {}
     started = time.perf_counter()
     deployment.close()
@@ -148,7 +162,9 @@ def close_and_watch(deployment: Any, remote: Dict[int, Optional[str]]) -> Dict[s
     times["process-gone"] = time.perf_counter() - started
     temp_dirs = [path for path in remote.values() if path]
     if temp_dirs:
-        wait_until(lambda: not any(os.path.exists(path) for path in temp_dirs), GONE_TIMEOUT)
+        wait_until(
+            lambda: not any(os.path.exists(path) for path in temp_dirs), GONE_TIMEOUT
+        )
         times["tmp-gone"] = time.perf_counter() - started
     return times
 
@@ -181,31 +197,54 @@ def run(ctx: Context) -> List[Figure]:
     server = ctx.sshd()
     repeat = ctx.settings.slow_repeat
     floor = measure(lambda: server.run("true").check_returncode(), max(3, repeat))
-    single = {engine: collect(lambda e=engine: one_deploy(e, server), repeat)
-              for engine in ("ours", "stock")}  # fmt: skip
+    single = {
+        engine: collect(lambda e=engine: one_deploy(e, server), repeat)
+        for engine in ("ours", "stock")
+    }
     control_dir = str(ctx.workdir)
-    shared = {engine: collect(lambda e=engine: one_deploy(e, server, control_dir), repeat)
-              for engine in ("ours", "stock")}  # fmt: skip
-    multi = {engine: collect(lambda e=engine: multi_deploy(e, server), repeat)
-             for engine in ("ours", "stock")}  # fmt: skip
-    return single_figures(single, floor) + shared_figures(shared, floor) + multi_figures(multi)
+    shared = {
+        engine: collect(lambda e=engine: one_deploy(e, server, control_dir), repeat)
+        for engine in ("ours", "stock")
+    }
+    multi = {
+        engine: collect(lambda e=engine: multi_deploy(e, server), repeat)
+        for engine in ("ours", "stock")
+    }
+    return (
+        single_figures(single, floor)
+        + shared_figures(shared, floor)
+        + multi_figures(multi)
+    )
 
 
 def shared_figures(results: Dict[str, Any], floor: List[float]) -> List[Figure]:
     """Start → first call when the ``SshMachine`` session is a ControlMaster."""
-    note = ("`SshMachine` with `ControlMaster=auto`: the deploy's own ssh runs reuse the "
-            "machine's login (the application's SSH sessions work this way)")  # fmt: skip
+    note = (
+        "`SshMachine` with `ControlMaster=auto`: the deploy's own ssh runs reuse the "
+        "machine's login (the application's SSH sessions work this way)"
+    )
     return [
-        Figure(FAMILY, "start → first remote call, login shared through ssh ControlMaster",
-               "s", ours=pick(results, "ours", "total"), stock=pick(results, "stock", "total"),
-               floor=Side(samples=floor), note=note),
-        Figure(FAMILY, "↳ `DeployedServer(machine)`, login shared", "s",
-               ours=pick(results, "ours", "deploy"), stock=pick(results, "stock", "deploy")),
-    ]  # fmt: skip
+        Figure(
+            FAMILY,
+            "start → first remote call, login shared through ssh ControlMaster",
+            "s",
+            ours=pick(results, "ours", "total"),
+            stock=pick(results, "stock", "total"),
+            floor=Side(samples=floor),
+            note=note,
+        ),
+        Figure(
+            FAMILY,
+            "↳ `DeployedServer(machine)`, login shared",
+            "s",
+            ours=pick(results, "ours", "deploy"),
+            stock=pick(results, "stock", "deploy"),
+        ),
+    ]
 
 
 def collect(sample: Callable[[], Dict[str, float]], repeat: int) -> Any:
-    """Return ``{key: [samples]}`` over ``repeat`` runs, or the error text of a failure."""
+    """Return ``{key: [samples]}`` over ``repeat`` runs, or a failure's error text."""
     merged: Dict[str, List[float]] = {}
     try:
         for _ in range(repeat):
@@ -228,39 +267,75 @@ def pick(results: Dict[str, Any], engine: str, key: str, missing: str = "n/a") -
 def single_figures(results: Dict[str, Any], floor: List[float]) -> List[Figure]:
     no_dir = "none: no temp dir (the bundle is imported from memory)"
     rows = [
-        ("total", "start → first remote call (`SshMachine` + `DeployedServer` + "
-         "`classic_connect` + `getpid`)", "s", True),
+        (
+            "total",
+            "start → first remote call (`SshMachine` + `DeployedServer` + "
+            "`classic_connect` + `getpid`)",
+            "s",
+            True,
+        ),
         ("machine", "↳ `SshMachine(...)`", "s", False),
         ("deploy", "↳ `DeployedServer(machine)`", "s", False),
         ("connect", "↳ `classic_connect()`", "s", False),
         ("call", "↳ first `getpid()`", "s", False),
         ("close", "`DeployedServer.close()` call duration", "s", False),
-        ("process-gone", "remote server process gone, from the start of `close()`", "s", False),
+        (
+            "process-gone",
+            "remote server process gone, from the start of `close()`",
+            "s",
+            False,
+        ),
         ("tmp-gone", "remote temp dir gone, from the start of `close()`", "s", False),
         ("tmp-size", "size of the remote temp dir while running", "KiB", False),
         ("rss", "deployed server RSS after connect + one call", "MiB", False),
-    ]  # fmt: skip
-    figures = [Figure(FAMILY, "`ssh host true` against the same sshd (the floor)", "s",
-                      ours=Side(text="—"), stock=Side(text="—"), floor=Side(samples=floor))]
+    ]
+    figures = [
+        Figure(
+            FAMILY,
+            "`ssh host true` against the same sshd (the floor)",
+            "s",
+            ours=Side(text="—"),
+            stock=Side(text="—"),
+            floor=Side(samples=floor),
+        )
+    ]
     for key, label, unit, with_floor in rows:
-        figures.append(Figure(
-            FAMILY, label, unit, ours=pick(results, "ours", key, no_dir),
-            stock=pick(results, "stock", key),
-            floor=Side(samples=floor) if with_floor else None,
-        ))  # fmt: skip
+        figures.append(
+            Figure(
+                FAMILY,
+                label,
+                unit,
+                ours=pick(results, "ours", key, no_dir),
+                stock=pick(results, "stock", key),
+                floor=Side(samples=floor) if with_floor else None,
+            )
+        )
     return figures
 
 
 def multi_figures(results: Dict[str, Any]) -> List[Figure]:
     rows = [
-        ("total", "`MultiServerDeployment`, 3 `SshMachine` to the same host: start → "
-         "first call on all 3", "s"),
+        (
+            "total",
+            "`MultiServerDeployment`, 3 `SshMachine` to the same host: start → "
+            "first call on all 3",
+            "s",
+        ),
         ("close", "↳ `close()`", "s"),
-        ("process-gone", "↳ all 3 server processes gone, from the start of `close()`", "s"),
+        (
+            "process-gone",
+            "↳ all 3 server processes gone, from the start of `close()`",
+            "s",
+        ),
         ("tmp-gone", "↳ all 3 temp dirs gone, from the start of `close()`", "s"),
-    ]  # fmt: skip
+    ]
     return [
-        Figure(FAMILY, label, unit, ours=pick(results, "ours", key, "none: no temp dir"),
-               stock=pick(results, "stock", key))
+        Figure(
+            FAMILY,
+            label,
+            unit,
+            ours=pick(results, "ours", key, "none: no temp dir"),
+            stock=pick(results, "stock", key),
+        )
         for key, label, unit in rows
-    ]  # fmt: skip
+    ]

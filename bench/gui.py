@@ -80,10 +80,16 @@ def ssh_machine_id(window: Any, server: Any, workdir: Path) -> str:
     # Trust the sshd's host key in advance, as a user who accepted it once would have.
     known_hosts = workdir / "data" / "known_hosts"
     known_hosts.write_text(Path(server.known_hosts).read_text())
-    machine = window.store.add(Machine.new(
-        "loopback sshd", host=server.host, port=server.port, user=server.user,
-        auth="key", key_path=server.key_path,
-    ))  # fmt: skip
+    machine = window.store.add(
+        Machine.new(
+            "loopback sshd",
+            host=server.host,
+            port=server.port,
+            user=server.user,
+            auth="key",
+            key_path=server.key_path,
+        )
+    )
     return machine.id
 
 
@@ -190,18 +196,32 @@ def run(ctx: Context) -> List[Figure]:
         return Side(samples=data[key])
 
     rows = [
-        ("connect", "connect + deploy, from the command to the connected tab "
-         "(ssh target: within 0.5 s of `ssh host true`)", "s"),
+        (
+            "connect",
+            "connect + deploy, from the command to the connected tab "
+            "(ssh target: within 0.5 s of `ssh host true`)",
+            "s",
+        ),
         ("connect-stall", "↳ worst event-loop stall meanwhile (target ≤ 50 ms)", "ms"),
-        ("screen", "time to the first screen of the 10 000-entry directory "
-         "(target ≤ 0.5 s)", "s"),
-        ("screen-frames", "↳ frames the session sent meanwhile (target ≤ 3 per page)",
-         "frames"),
+        (
+            "screen",
+            "time to the first screen of the 10 000-entry directory (target ≤ 0.5 s)",
+            "s",
+        ),
+        (
+            "screen-frames",
+            "↳ frames the session sent meanwhile (target ≤ 3 per page)",
+            "frames",
+        ),
         ("screen-stall", "↳ worst event-loop stall meanwhile (target ≤ 50 ms)", "ms"),
-        ("idle-pages", f"↳ pages the pane requested within {SETTLE_WATCH:.0f} s of "
-         "opening it, without scrolling (one screen needs 1)", "pages"),
+        (
+            "idle-pages",
+            f"↳ pages the pane requested within {SETTLE_WATCH:.0f} s of "
+            "opening it, without scrolling (one screen needs 1)",
+            "pages",
+        ),
         ("idle-stall", f"↳ worst event-loop stall in those {SETTLE_WATCH:.0f} s", "ms"),
-    ]  # fmt: skip
+    ]
     floor = None
     if not isinstance(results["ssh"], str):
         server = ctx.sshd()
@@ -209,9 +229,14 @@ def run(ctx: Context) -> List[Figure]:
     figures = []
     for target, title in (("local", "This computer"), ("ssh", "loopback sshd")):
         for key, label, unit in rows:
-            figures.append(Figure(
-                FAMILY, f"{title}: {label}", unit, ours=pick(target, key),
-                stock=Side(text=NO_APP),
-                floor=floor if (target, key) == ("ssh", "connect") else None,
-            ))  # fmt: skip
+            figures.append(
+                Figure(
+                    FAMILY,
+                    f"{title}: {label}",
+                    unit,
+                    ours=pick(target, key),
+                    stock=Side(text=NO_APP),
+                    floor=floor if (target, key) == ("ssh", "connect") else None,
+                )
+            )
     return figures

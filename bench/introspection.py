@@ -19,12 +19,12 @@ FAMILY = "introspection"
 MODULE = "os"
 SHOW_ALL = 7  # SHOW_PRIVATE | SHOW_DUNDER | SHOW_CALLABLES of the explorer service
 
-STOCK_DIR_SOURCE = '''
+STOCK_DIR_SOURCE = """
 def bench_dir(name):
     import importlib
     module = importlib.import_module(name)
     return tuple((attr, type(getattr(module, attr)).__name__) for attr in dir(module))
-'''
+"""
 
 
 def naive(conn: Any) -> int:
@@ -69,7 +69,9 @@ def run(ctx: Context) -> List[Figure]:
     with servers(*specs.values()) as ports:
         for engine, spec in specs.items():
             try:
-                results[engine] = measure_engine(engine, ports[spec], ctx.settings.repeat)
+                results[engine] = measure_engine(
+                    engine, ports[spec], ctx.settings.repeat
+                )
             except Exception as exc:
                 results[engine] = {"error": describe_error(exc)}
 
@@ -82,19 +84,44 @@ def run(ctx: Context) -> List[Figure]:
     names = results["ours"].get("names") or results["stock"].get("names") or [0]
     label = f"`dir({MODULE})` + type name of each of {names[0]:.0f} attributes"
     return [
-        Figure(FAMILY, f"{label}, naive netref walk", "ms",
-               ours=pick("ours", "naive"), stock=pick("stock", "naive")),
-        Figure(FAMILY, "↳ frames sent by the client (naive)", "frames",
-               ours=pick("ours", "naive-frames"), stock=pick("stock", "naive-frames")),
-        Figure(FAMILY, f"{label}, one server-side call", "ms",
-               ours=pick("ours", "one"), stock=pick("stock", "one"),
-               note="ours: the explorer service's object page (name, kind, type name, "
-               "short repr, children flag per row); rpyc: a `conn.execute`-defined "
-               "function returning (name, type name)"),
-        Figure(FAMILY, "↳ frames sent by the client (one call)", "frames",
-               ours=pick("ours", "one-frames"), stock=pick("stock", "one-frames")),
-        Figure(FAMILY, f"{label}, same `conn.execute`-defined function on both", "ms",
-               ours=pick("ours", "same"), stock=pick("stock", "same"),
-               note="the engines alone: both servers run the function that rpyc uses "
-               "above"),
-    ]  # fmt: skip
+        Figure(
+            FAMILY,
+            f"{label}, naive netref walk",
+            "ms",
+            ours=pick("ours", "naive"),
+            stock=pick("stock", "naive"),
+        ),
+        Figure(
+            FAMILY,
+            "↳ frames sent by the client (naive)",
+            "frames",
+            ours=pick("ours", "naive-frames"),
+            stock=pick("stock", "naive-frames"),
+        ),
+        Figure(
+            FAMILY,
+            f"{label}, one server-side call",
+            "ms",
+            ours=pick("ours", "one"),
+            stock=pick("stock", "one"),
+            note="ours: the explorer service's object page (name, kind, type name, "
+            "short repr, children flag per row); rpyc: a `conn.execute`-defined "
+            "function returning (name, type name)",
+        ),
+        Figure(
+            FAMILY,
+            "↳ frames sent by the client (one call)",
+            "frames",
+            ours=pick("ours", "one-frames"),
+            stock=pick("stock", "one-frames"),
+        ),
+        Figure(
+            FAMILY,
+            f"{label}, same `conn.execute`-defined function on both",
+            "ms",
+            ours=pick("ours", "same"),
+            stock=pick("stock", "same"),
+            note="the engines alone: both servers run the function that rpyc uses "
+            "above",
+        ),
+    ]

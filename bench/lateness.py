@@ -1,4 +1,4 @@
-"""asyncio loop lateness while 1 000 remote calls run, on the default loop and on qasync.
+"""asyncio loop lateness while 1 000 remote calls run, on the default loop and qasync.
 
 A ticker task sleeps 1 ms at a time and records how late each wake-up is; meanwhile
 1 000 ``getpid`` calls run one after another. Ours awaits them through the engine's
@@ -13,6 +13,7 @@ import asyncio
 import os
 import statistics
 import time
+from functools import partial
 from typing import Any, Callable, List
 
 from bench.calls import servers
@@ -99,7 +100,7 @@ def run(ctx: Context) -> List[Figure]:
                 runs = []
                 try:
                     for _ in range(repeat):
-                        coro = lambda: scenario(lambda ready: factory(port, calls, ready))  # noqa: E731
+                        coro = partial(scenario, partial(factory, port, calls))
                         if loop_name == "asyncio":
                             runs.append(asyncio.run(coro()))
                         else:
@@ -112,7 +113,7 @@ def run(ctx: Context) -> List[Figure]:
 
 
 def burst_figures(calls: int) -> List[Figure]:
-    """Ours only: all calls issued at once with ``asyncio.gather`` (bench.loop_lateness)."""
+    """Ours only: all calls at once with ``asyncio.gather`` (bench.loop_lateness)."""
     import tempfile
 
     from bench import loop_lateness
@@ -122,19 +123,33 @@ def burst_figures(calls: int) -> List[Figure]:
     with tempfile.TemporaryDirectory(prefix="rpyc-bench-lateness-") as workdir:
         proc, port = loop_lateness.start_server(workdir)
         try:
-            for use_qasync, title in ((False, "default asyncio loop"), (True, "qasync loop")):
+            for use_qasync, title in (
+                (False, "default asyncio loop"),
+                (True, "qasync loop"),
+            ):
                 try:
                     ticks = loop_lateness.run_on_loop(
-                        lambda: loop_lateness.measure(port, "add", calls, calls), use_qasync
+                        lambda: loop_lateness.measure(port, "add", calls, calls),
+                        use_qasync,
                     )
                     ordered = sorted(tick * 1000 for tick in ticks)
                     worst = Side(samples=[ordered[-1]])
-                    p99 = Side(samples=[ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]])
+                    p99 = Side(
+                        samples=[
+                            ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
+                        ]
+                    )
                 except Exception as exc:
                     worst = p99 = Side(error=describe_error(exc))
-                label = f"{title}: %s lateness of a 5 ms timer, {calls} concurrent calls"
-                figures.append(Figure(FAMILY, label % "worst", "ms", ours=worst, stock=stock))
-                figures.append(Figure(FAMILY, label % "p99", "ms", ours=p99, stock=stock))
+                label = (
+                    f"{title}: %s lateness of a 5 ms timer, {calls} concurrent calls"
+                )
+                figures.append(
+                    Figure(FAMILY, label % "worst", "ms", ours=worst, stock=stock)
+                )
+                figures.append(
+                    Figure(FAMILY, label % "p99", "ms", ours=p99, stock=stock)
+                )
         finally:
             proc.terminate()
             proc.wait(10)
@@ -149,13 +164,23 @@ def figures_from(results: dict, calls: int) -> List[Figure]:
         return Side(samples=[values[index] for values in runs])
 
     figures = []
-    note = ("rpyc: calls run in the loop's thread pool (no asyncio driver); "
-            "ours: `rpyc_engine.aio` on the loop")  # fmt: skip
-    for loop_name, title in (("asyncio", "default asyncio loop"), ("qasync", "qasync loop")):
+    note = (
+        "rpyc: calls run in the loop's thread pool (no asyncio driver); "
+        "ours: `rpyc_engine.aio` on the loop"
+    )
+    for loop_name, title in (
+        ("asyncio", "default asyncio loop"),
+        ("qasync", "qasync loop"),
+    ):
         for index, what in ((0, "worst"), (1, "p99"), (2, "median")):
-            figures.append(Figure(
-                FAMILY, f"{title}: {what} lateness of a 1 ms timer during {calls} calls",
-                "ms", ours=pick(loop_name, "ours", index),
-                stock=pick(loop_name, "stock", index), note=note,
-            ))  # fmt: skip
+            figures.append(
+                Figure(
+                    FAMILY,
+                    f"{title}: {what} lateness of a 1 ms timer during {calls} calls",
+                    "ms",
+                    ours=pick(loop_name, "ours", index),
+                    stock=pick(loop_name, "stock", index),
+                    note=note,
+                )
+            )
     return figures

@@ -1,4 +1,4 @@
-"""Listing a 10 000-entry directory: naive netrefs against one server-side call per page.
+"""Listing a 10 000-entry directory: naive netrefs against one server-side call a page.
 
 Naive: ``os.listdir`` as a netref, then per entry ``os.stat`` and three attribute
 reads, the same client code for both engines. It walks only
@@ -29,7 +29,7 @@ from bench.common import (
 FAMILY = "listing"
 PAGE = 500
 
-STOCK_LIST_SOURCE = '''
+STOCK_LIST_SOURCE = """
 def bench_list(path, offset, limit):
     import os
     rows = []
@@ -38,7 +38,7 @@ def bench_list(path, offset, limit):
         rows.append((entry.name, st.st_size, st.st_mtime, st.st_mode))
     rows.sort()
     return tuple(rows[offset:offset + limit])
-'''
+"""
 
 
 def connect(engine: str, port: int) -> Any:
@@ -52,7 +52,11 @@ def connect(engine: str, port: int) -> Any:
 
 
 def naive_walk(conn: Any, path: str, cap: int) -> tuple:
-    """Walk ``cap`` entries through netrefs; return ``(seconds per entry, frames per entry, setup s)``."""
+    """Walk ``cap`` entries through netrefs.
+
+    Returns:
+        ``(seconds per entry, frames per entry, seconds of the listdir call)``.
+    """
     counter = FrameCounter(conn)
     remote_os = conn.modules.os
     stat = remote_os.stat
@@ -116,14 +120,16 @@ def measure_engine(engine: str, port: int, path: str, settings: Any) -> dict:
         same = page_function("stock", conn)
         same(path, 0, PAGE)
         result["same-first"] = measure(lambda: same(path, 0, PAGE), settings.repeat)
-        result["same-all"] = measure(lambda: same(path, 0, TREE_ENTRIES), settings.repeat)
+        result["same-all"] = measure(
+            lambda: same(path, 0, TREE_ENTRIES), settings.repeat
+        )
     finally:
         conn.close()
     return result
 
 
 def list_all(engine: str, page: Callable, path: str) -> int:
-    """Fetch every entry: ours in pages of 5 000 (the service's cap), stock in one call."""
+    """Fetch every entry: ours in pages of 5 000 (the service's cap), stock at once."""
     if engine != "ours":
         return len(page(path, 0, TREE_ENTRIES))
     entries, total, error = page(path, 0, 5000)
@@ -144,16 +150,28 @@ def figures_from(results: dict, cap: int) -> List[Figure]:
         return Side(samples=data.get(key, []))
 
     rows = [
-        ("naive", f"naive netref listing of 10 000 entries (extrapolated from {cap})", "s"),
+        (
+            "naive",
+            f"naive netref listing of 10 000 entries (extrapolated from {cap})",
+            "s",
+        ),
         ("naive-entry", "↳ time per entry (`stat` + 3 attribute reads + `next`)", "ms"),
-        ("naive-frames", "↳ frames sent by the client for 10 000 entries (extrapolated)", "frames"),
+        (
+            "naive-frames",
+            "↳ frames sent by the client for 10 000 entries (extrapolated)",
+            "frames",
+        ),
         ("first", f"time to the first page ({PAGE} entries), one call", "s"),
         ("first-frames", "↳ frames sent by the client for the first page", "frames"),
         ("all", "all 10 000 entries by server-side calls", "s"),
         ("all-frames", "↳ frames sent by the client for all entries", "frames"),
-        ("same-first", f"same `conn.execute`-defined function on both, first {PAGE}", "s"),
+        (
+            "same-first",
+            f"same `conn.execute`-defined function on both, first {PAGE}",
+            "s",
+        ),
         ("same-all", "same `conn.execute`-defined function on both, all 10 000", "s"),
-    ]  # fmt: skip
+    ]
     notes = {
         "first": "ours: `list_dir` of the explorer service (8 fields per entry, owner "
         "and group names included); rpyc: a `conn.execute`-defined function "
@@ -164,7 +182,13 @@ def figures_from(results: dict, cap: int) -> List[Figure]:
         "uses above, so the difference is the engine's transport and codec",
     }
     return [
-        Figure(FAMILY, label, unit, ours=pick("ours", key), stock=pick("stock", key),
-               note=notes.get(key, ""))
+        Figure(
+            FAMILY,
+            label,
+            unit,
+            ours=pick("ours", key),
+            stock=pick("stock", key),
+            note=notes.get(key, ""),
+        )
         for key, label, unit in rows
-    ]  # fmt: skip
+    ]

@@ -29,7 +29,7 @@ SETTLE = 0.3  # seconds for a fresh process to finish starting before it is read
 
 
 def client_main(engine: str, port: int) -> None:
-    """Print ``{"bare", "imported", "connected"}`` RSS figures of this process as JSON."""
+    """Print this process's RSS (``bare``, ``imported``, ``connected``) as JSON."""
     import os
 
     figures = {"bare": rss_mib(os.getpid())}
@@ -56,8 +56,12 @@ def sample(engine: str) -> dict:
         idle = rss_mib(process.pid)
         done = subprocess.run(
             [sys.executable, "-m", "bench.memory", engine, str(port)],
-            cwd=str(REPO_ROOT), capture_output=True, text=True, timeout=60, check=True,
-        )  # fmt: skip
+            cwd=str(REPO_ROOT),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        )
         client = json.loads(done.stdout)
         return {"idle": idle, "after": rss_mib(process.pid), **client}
     finally:

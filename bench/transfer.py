@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Callable, List
 
 from bench.calls import servers
-from bench.common import Context, Figure, HIGHER, Side, describe_error, measure
+from bench.common import HIGHER, Context, Figure, Side, describe_error, measure
 from bench.listing import connect
 
 FAMILY = "transfer"
@@ -103,7 +103,9 @@ def measure_engine(engine: str, port: int, ctx: Context) -> dict:
     finally:
         conn.close()
     if target.exists() and target.stat().st_size != SIZE:
-        raise RuntimeError(f"{engine}: downloaded {target.stat().st_size} bytes, not {SIZE}")
+        raise RuntimeError(
+            f"{engine}: downloaded {target.stat().st_size} bytes, not {SIZE}"
+        )
     return result
 
 
@@ -129,16 +131,40 @@ def run(ctx: Context) -> List[Figure]:
     rows = [
         ("download", "10 MiB `classic.download`", "ours: 1 MiB per call; rpyc: 64 KB"),
         ("upload", "10 MiB `classic.upload`", ""),
-        ("range-down", "10 MiB download, explorer `read_range` in 1 MiB chunks (rpyc: "
-         "`classic.download`)", ""),
-        ("range-up", "10 MiB upload, explorer `upload_write` in 1 MiB chunks (rpyc: "
-         "`classic.upload`)", ""),
+        (
+            "range-down",
+            "10 MiB download, explorer `read_range` in 1 MiB chunks (rpyc: "
+            "`classic.download`)",
+            "",
+        ),
+        (
+            "range-up",
+            "10 MiB upload, explorer `upload_write` in 1 MiB chunks (rpyc: "
+            "`classic.upload`)",
+            "",
+        ),
         ("read", "10 MiB by one `conn.builtins.open(p, 'rb').read()`", ""),
-    ]  # fmt: skip
+    ]
     figures = []
     for key, label, note in rows:
-        figures.append(Figure(FAMILY, label, "s", ours=pick("ours", key),
-                              stock=pick("stock", key), note=note))
-        figures.append(Figure(FAMILY, "↳ rate", "MB/s", better=HIGHER,
-                              ours=pick("ours", key, True), stock=pick("stock", key, True)))
-    return figures  # fmt: skip
+        figures.append(
+            Figure(
+                FAMILY,
+                label,
+                "s",
+                ours=pick("ours", key),
+                stock=pick("stock", key),
+                note=note,
+            )
+        )
+        figures.append(
+            Figure(
+                FAMILY,
+                "↳ rate",
+                "MB/s",
+                better=HIGHER,
+                ours=pick("ours", key, True),
+                stock=pick("stock", key, True),
+            )
+        )
+    return figures

@@ -27,7 +27,11 @@ def table_rows(text: str, heading: str) -> list[list[str]]:
     section = text.split(f"## {heading}", 1)[1].split("\n## ", 1)[0]
     rows = []
     for line in section.splitlines():
-        if line.startswith("| ") and not line.startswith("| figure") and "---" not in line:
+        if (
+            line.startswith("| ")
+            and not line.startswith("| figure")
+            and "---" not in line
+        ):
             rows.append([cell.strip() for cell in line.strip("|").split(" | ")])
     return rows
 
@@ -36,10 +40,23 @@ def table_rows(text: str, heading: str) -> list[list[str]]:
 def test_calls_family_fills_both_columns(tmp_path):
     output = tmp_path / "benchmarks.md"
     done = subprocess.run(
-        [sys.executable, "-m", "bench", "--only", "calls", "--repeat", "1",
-         "--output", str(output), "--no-chart"],
-        cwd=str(REPO_ROOT), capture_output=True, text=True, timeout=RUN_TIMEOUT,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "bench",
+            "--only",
+            "calls",
+            "--repeat",
+            "1",
+            "--output",
+            str(output),
+            "--no-chart",
+        ],
+        cwd=str(REPO_ROOT),
+        capture_output=True,
+        text=True,
+        timeout=RUN_TIMEOUT,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     text = output.read_text()
     assert text.startswith(report.BEGIN)
@@ -48,7 +65,7 @@ def test_calls_family_fills_both_columns(tmp_path):
     rows = table_rows(text, "Trivial calls")
     tcp_rows = [row for row in rows if row[0].endswith("TCP")]
     assert len(tcp_rows) >= 10, rows
-    for name, unit, ours, stock, ratio, floor in tcp_rows:
+    for name, _unit, ours, stock, ratio, _floor in tcp_rows:
         assert ours.startswith("**"), f"{name}: ours column is {ours!r}"
         assert stock.startswith("**"), f"{name}: rpyc column is {stock!r}"
         assert "×" in ratio, f"{name}: ratio column is {ratio!r}"
@@ -71,14 +88,18 @@ def test_rewrite_keeps_other_sections(tmp_path):
     output = tmp_path / "benchmarks.md"
     bundle = "## Bundle\n\nSize: 99 MB\n"
     output.write_text(bundle)
-    figure = Figure("calls", "ping", "µs/call", ours=Side([1.0, 2.0]), stock=Side([4.0]))
+    figure = Figure(
+        "calls", "ping", "µs/call", ours=Side([1.0, 2.0]), stock=Side([4.0])
+    )
     first = report.render([figure], {}, "python -m bench", "", None, None)
     report.write(output, first)
     assert output.read_text().startswith(report.BEGIN)
     assert output.read_text().endswith(bundle)
 
     marked = "<!-- BEGIN notes -->\nkept inside\n<!-- END notes -->"
-    output.write_text(output.read_text().replace(report.END, marked + "\n" + report.END))
+    output.write_text(
+        output.read_text().replace(report.END, marked + "\n" + report.END)
+    )
     second = report.render([figure], {}, "python -m bench --quick", "", None, None)
     report.write(output, second)
     text = output.read_text()
