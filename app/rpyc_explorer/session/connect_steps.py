@@ -139,6 +139,9 @@ async def _verify_host_key(
     is_jump: bool,
     proxy_argv: list[str] | None = None,
 ) -> None:
+    # NOTE: keys are looked up and saved under the HostName that `ssh -G` reports.
+    # A HostKeyAlias in ~/.ssh/config makes ssh look under the alias instead, so
+    # ssh then rejects the login and the error says so.
     machine = attempt.machine
     known = controller.known_hosts
     once = [_once_file(attempt)]
