@@ -88,6 +88,7 @@ def test_policy_forbids_storing(secret_service):
 def test_fail_backend_means_no_keyring(tmp_path, monkeypatch, app_dirs):
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     (tmp_path / "home").mkdir()
+    previous = keyring.get_keyring()
     keyring.set_keyring(keyring.backends.fail.Keyring())
     try:
         store = CredentialStore()
@@ -99,7 +100,7 @@ def test_fail_backend_means_no_keyring(tmp_path, monkeypatch, app_dirs):
         assert "asked for them on every connection" in notice
         assert store.take_notice() == ""
     finally:
-        keyring.set_keyring(keyring.backends.null.Keyring())
+        keyring.set_keyring(previous)
 
     written = [p for p in tmp_path.rglob("*") if p.is_file()]
     assert written == []
