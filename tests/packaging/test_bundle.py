@@ -201,3 +201,21 @@ def test_bundle_answers_ssh_askpass(bundle, monkeypatch):
     assert result.stdout == "s3cret\n"
     assert prompts == ["deploy@build01's password: "]
 
+
+
+def test_installed_bundle_starts_from_launcher(bundle, tmp_path):
+    """The launcher symlink that install.sh writes starts the real bundle."""
+    prefix = tmp_path / "prefix"
+    install = [str(bundle / "install.sh"), "--prefix", str(prefix)]
+    subprocess.run(install, check=True, capture_output=True, timeout=120)
+    try:
+        environment = dict(os.environ, QT_QPA_PLATFORM="offscreen", LANG="C.UTF-8")
+        result = subprocess.run(
+            [str(prefix / "bin" / "rpyc-explorer"), "--smoke"],
+            env=environment, capture_output=True, text=True, timeout=180,
+        )  # fmt: skip
+    finally:
+        subprocess.run([*install, "--uninstall"], check=True, capture_output=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr[-4000:]
+    assert "smoke: ok" in result.stdout
+    assert list(prefix.rglob("*")) == []
