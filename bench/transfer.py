@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Callable, List
+from typing import Any, Callable, Dict, List
 
 from bench.calls import servers
 from bench.common import HIGHER, Context, Figure, Side, describe_error, measure
@@ -19,6 +19,7 @@ from bench.listing import connect
 FAMILY = "transfer"
 SIZE = 10 * 1024 * 1024
 CHUNK = 1024 * 1024  # the application's transfer chunk (rpyc_explorer.transfers)
+ROW_KEYS = ("download", "upload", "range-down", "range-up", "read")
 
 
 def source_file(ctx: Context) -> Path:
@@ -74,54 +75,82 @@ def range_upload(conn: Any, local: Path, remote: str) -> None:
         raise RuntimeError(f"upload_commit({remote!r}) failed: {error}")
 
 
-def measure_engine(engine: str, port: int, ctx: Context) -> dict:
+def transfer_actions(engine: str, conn: Any, ctx: Context) -> Dict[str, Callable]:
+    """Return the transfers of one engine as callables, keyed by row."""
     source = source_file(ctx)
     target = ctx.workdir / f"{engine}-copy.bin"
     remote_target = str(ctx.workdir / f"{engine}-remote.bin")
-    repeat = ctx.settings.repeat if engine == "ours" else ctx.settings.slow_repeat
     module = classic_module(engine)
-    conn = connect(engine, port)
-    result: dict = {}
+    remote_open = conn.builtins.open
+    actions = {
+        "download": lambda: module.download(conn, str(source), str(target)),
+        "upload": lambda: module.upload(conn, str(source), remote_target),
+        "read": lambda: remote_open(str(source), "rb").read(),
+    }
+    if engine == "ours":
+        actions["range-down"] = lambda: range_download(conn, str(source), target)
+        actions["range-up"] = lambda: range_upload(conn, source, remote_target)
+    return actions
 
-    def timed(key: str, action: Callable[[], Any]) -> None:
-        try:
-            result[key] = measure(action, repeat)
-        except Exception as exc:
-            result[key] = describe_error(exc)
 
-    try:
-        timed("download", lambda: module.download(conn, str(source), str(target)))
-        timed("upload", lambda: module.upload(conn, str(source), remote_target))
-        if engine == "ours":
-            timed("range-down", lambda: range_download(conn, str(source), target))
-            timed("range-up", lambda: range_upload(conn, source, remote_target))
-        else:
-            result["range-down"] = result["download"]
-            result["range-up"] = result["upload"]
-        remote_open = conn.builtins.open
-        timed("read", lambda: remote_open(str(source), "rb").read())
-    finally:
-        conn.close()
-    if target.exists() and target.stat().st_size != SIZE:
-        raise RuntimeError(
-            f"{engine}: downloaded {target.stat().st_size} bytes, not {SIZE}"
-        )
-    return result
+def measure_interleaved(actions: Dict[str, Dict[str, Callable]], ctx: Context) -> dict:
+    """Time every action, alternating the engines sample by sample.
+
+    Stock's transfers take seconds each, so stock gets ``slow_repeat`` samples and
+    ours ``repeat`` (at most 2 in quick mode); the samples alternate while both still
+    need one.
+    """
+    settings = ctx.settings
+    ours = settings.repeat if settings.mode == "full" else min(2, settings.repeat)
+    repeats = {"ours": ours, "stock": settings.slow_repeat}
+    results: Dict[str, dict] = {engine: {} for engine in actions}
+    keys = [key for key in ROW_KEYS if any(key in table for table in actions.values())]
+    for key in keys:
+        for index in range(max(repeats[engine] for engine in actions)):
+            for engine, table in actions.items():
+                done = results[engine].get(key, [])
+                if (
+                    key not in table
+                    or isinstance(done, str)
+                    or index >= repeats[engine]
+                ):
+                    continue
+                try:
+                    results[engine][key] = done + measure(table[key], 1)
+                except Exception as exc:
+                    results[engine][key] = describe_error(exc)
+    for result in results.values():
+        result.setdefault("range-down", result.get("download"))
+        result.setdefault("range-up", result.get("upload"))
+    return results
 
 
 def run(ctx: Context) -> List[Figure]:
     specs = {"ours": ("ours", "explorer"), "stock": ("stock", "classic")}
     results: dict = {}
+    conns: Dict[str, Any] = {}
     with servers(*specs.values()) as ports:
-        for engine, spec in specs.items():
-            try:
-                results[engine] = measure_engine(engine, ports[spec], ctx)
-            except Exception as exc:
-                results[engine] = {"error": describe_error(exc)}
+        try:
+            actions = {}
+            for engine, spec in specs.items():
+                try:
+                    conns[engine] = connect(engine, ports[spec])
+                    actions[engine] = transfer_actions(engine, conns[engine], ctx)
+                except Exception as exc:
+                    results[engine] = {"error": describe_error(exc)}
+            results.update(measure_interleaved(actions, ctx))
+        finally:
+            for conn in conns.values():
+                conn.close()
+    copy = ctx.workdir / "ours-copy.bin"
+    if copy.exists() and copy.stat().st_size != SIZE:
+        raise RuntimeError(f"ours downloaded {copy.stat().st_size} bytes, not {SIZE}")
 
     def pick(engine: str, key: str, rate: bool = False) -> Side:
         data = results[engine]
         value = data.get("error") or data.get(key)
+        if value is None:
+            return Side(text="n/a")
         if isinstance(value, str):
             return Side(error=value)
         if rate:
