@@ -45,8 +45,9 @@ PHASE_HINTS: dict[str, str] = {
     "check the key file and its passphrase; for the agent, run `ssh-add -l`.",
     "finding-python": "Install Python 3.8 or newer on the host, or set the Python "
     "interpreter in the machine's settings.",
-    "uploading": "Check that the user may write to the temporary directory on the "
-    "host and that the disk is not full.",
+    "uploading": "The server code is sent over the SSH session and kept in memory, "
+    "so no disk space is needed; open the log to see whether the connection dropped "
+    "or the remote Python stopped while reading it.",
     "starting": "Open the log for the server's output; the Python interpreter may be "
     "too old or missing a standard module.",
     "handshake": "Check that the server at this port is an RPyC server, and that TLS "
