@@ -8,7 +8,6 @@ import subprocess
 import sys
 
 import pytest
-
 from rpyc_explorer import askpass_helper
 from rpyc_explorer.machines.credentials import Secret
 from rpyc_explorer.session.askpass import (

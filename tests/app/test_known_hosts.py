@@ -1,5 +1,7 @@
 """Host-key fetch and comparison against the throwaway sshd."""
 
+# ruff: noqa: F811 - the tests take the imported sshd_server fixture as a parameter
+
 from __future__ import annotations
 
 import shutil
@@ -13,8 +15,6 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from sshd import sshd_server  # noqa: E402, F401 - session-scoped fixture
-
 from rpyc_explorer.machines.known_hosts import (  # noqa: E402
     HostKey,
     HostKeyChangedError,
@@ -24,6 +24,7 @@ from rpyc_explorer.machines.known_hosts import (  # noqa: E402
     fetch_host_key,
     known_hosts_name,
 )
+from sshd import sshd_server  # noqa: E402, F401 - session-scoped fixture
 
 pytestmark = pytest.mark.ssh
 
@@ -73,7 +74,10 @@ def test_unknown_then_saved_then_known(sshd_server, known):
     known.save(sshd_server.host, sshd_server.port, key)
     line = known.app_file.read_text()
     assert line.startswith(f"[127.0.0.1]:{sshd_server.port} ssh-ed25519 ")
-    assert known.check(sshd_server.host, sshd_server.port, key).status is HostKeyStatus.KNOWN
+    assert (
+        known.check(sshd_server.host, sshd_server.port, key).status
+        is HostKeyStatus.KNOWN
+    )
 
 
 def test_changed_key_detected(sshd_server, known):

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import pytest
-
 from rpyc_explorer.machines.record import Machine
-from rpyc_explorer.machines.ssh_config import SshConfigError, new_machines, read_ssh_config
+from rpyc_explorer.machines.ssh_config import (
+    SshConfigError,
+    new_machines,
+    read_ssh_config,
+)
 
 CONFIG = """\
 # A hand-written config with the usual shapes.

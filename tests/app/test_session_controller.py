@@ -6,7 +6,6 @@ import os
 
 import keyring.backends.null
 import pytest
-
 from rpyc_explorer.machines.credentials import CredentialStore
 from rpyc_explorer.machines.known_hosts import KnownHosts
 from rpyc_explorer.machines.record import Machine
@@ -30,13 +29,20 @@ def controller(app_dirs, qloop, arun):
 
 def test_local_deploy_reaches_explorer(controller, arun):
     phases: list[str] = []
-    controller.phase_changed.connect(lambda mid, phase, fraction, detail: phases.append(phase))
+    controller.phase_changed.connect(
+        lambda mid, phase, fraction, detail: phases.append(phase)
+    )
     session = arun(controller.connect(Machine.this_computer()), timeout=60)
 
     assert session.kind == "explorer"
     assert arun(session.call("home")) == os.path.expanduser("~")
     assert controller.sessions == {"local": session}
-    for phase in (Phase.FINDING_PYTHON, Phase.UPLOADING, Phase.HANDSHAKE, Phase.CONNECTED):
+    for phase in (
+        Phase.FINDING_PYTHON,
+        Phase.UPLOADING,
+        Phase.HANDSHAKE,
+        Phase.CONNECTED,
+    ):
         assert phase.value in phases
 
     server_pid = session.deployment.deployment.local_pid
@@ -80,7 +86,9 @@ def test_rpyc_classic_server(controller, arun):
     server = rpyc_engine.ThreadedServer(rpyc_engine.SlaveService, port=0)
     server.start_in_thread()
     try:
-        machine = Machine.new("running server", kind="rpyc", host="127.0.0.1", port=server.port)
+        machine = Machine.new(
+            "running server", kind="rpyc", host="127.0.0.1", port=server.port
+        )
         session = arun(controller.connect(machine), timeout=30)
         assert session.kind == "classic"
         assert arun(session.call("eval", "6 * 7")) == 42
@@ -133,10 +141,15 @@ def test_rpyc_tls_server_with_client_certificate(controller, arun, tls_files):
     server.start_in_thread()
     try:
         machine = Machine.new(
-            "tls server", kind="rpyc", host="127.0.0.1", port=server.port, rpyc_tls=True,
-            rpyc_certfile=tls_files["client"], rpyc_keyfile=tls_files["client"],
+            "tls server",
+            kind="rpyc",
+            host="127.0.0.1",
+            port=server.port,
+            rpyc_tls=True,
+            rpyc_certfile=tls_files["client"],
+            rpyc_keyfile=tls_files["client"],
             rpyc_ca_certs=tls_files["ca"],
-        )  # fmt: skip
+        )
         session = arun(controller.connect(machine), timeout=30)
         assert arun(session.call("eval", "'tls'.upper()")) == "TLS"
 
@@ -153,7 +166,9 @@ def test_cancelling_caller_cancels_attempt(controller, qloop, arun):
     import asyncio
 
     seen: list[str] = []
-    controller.phase_changed.connect(lambda mid, phase, fraction, detail: seen.append(phase))
+    controller.phase_changed.connect(
+        lambda mid, phase, fraction, detail: seen.append(phase)
+    )
 
     async def start_then_cancel() -> None:
         caller = asyncio.ensure_future(controller.connect(Machine.this_computer()))

@@ -5,11 +5,11 @@ from __future__ import annotations
 import threading
 
 import pytest
-import rpyc_engine
-from rpyc_engine import classic
-
 from rpyc_explorer.machines.record import Machine
 from rpyc_explorer.session.remote import RemoteSession, detect_kind
+
+import rpyc_engine
+from rpyc_engine import classic
 
 
 class _FakeDeployment:

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import os
-import tomllib
 
 import pytest
-
+import tomllib
 from rpyc_explorer.machines import atomic as atomic_module
 from rpyc_explorer.machines.record import InvalidMachineError, Machine
 from rpyc_explorer.machines.store import (

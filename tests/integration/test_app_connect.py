@@ -1,4 +1,4 @@
-"""The session controller against the throwaway sshd: host keys, askpass, deploy, cancel.
+"""The session controller against the throwaway sshd: host keys, askpass, deploy.
 
 The qasync loop fixtures come from tests/app/conftest.py; the sshd fixture from
 tests/integration/conftest.py.
@@ -23,7 +23,6 @@ import keyring.backends.null
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ed25519
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-
 from rpyc_explorer.machines.credentials import SERVICE_NAME, CredentialStore, Secret
 from rpyc_explorer.machines.known_hosts import KnownHosts
 from rpyc_explorer.machines.record import Machine
@@ -54,8 +53,12 @@ CONNECT_TIMEOUT = 90
 class FakeUser:
     """Answers the controller's prompts the way a user at the dialogs would."""
 
-    def __init__(self, host_key: str = "accept-and-save", password: str | None = None,
-                 remember: bool = False) -> None:  # fmt: skip
+    def __init__(
+        self,
+        host_key: str = "accept-and-save",
+        password: str | None = None,
+        remember: bool = False,
+    ) -> None:
         self.host_key = host_key
         self.password = password
         self.remember = remember
@@ -92,20 +95,32 @@ def _controller(app_dirs, user: FakeUser, backend=None) -> SessionController:
 
 
 def _key_machine(server) -> Machine:
-    return Machine.new("loopback key", host=server.host, port=server.port,
-                       user=server.user, auth="key", key_path=server.key_path)  # fmt: skip
+    return Machine.new(
+        "loopback key",
+        host=server.host,
+        port=server.port,
+        user=server.user,
+        auth="key",
+        key_path=server.key_path,
+    )
 
 
 def _password_machine(server) -> Machine:
     if server.password is None:
         pytest.skip("password login needs the tests to run as root")
-    return Machine.new("loopback password", host=server.host, port=server.port,
-                       user=server.user, auth="password")  # fmt: skip
+    return Machine.new(
+        "loopback password",
+        host=server.host,
+        port=server.port,
+        user=server.user,
+        auth="password",
+    )
 
 
 def _fingerprint(known_hosts: str) -> str:
-    listing = subprocess.run(["ssh-keygen", "-lf", known_hosts], capture_output=True,
-                             text=True, check=True).stdout  # fmt: skip
+    listing = subprocess.run(
+        ["ssh-keygen", "-lf", known_hosts], capture_output=True, text=True, check=True
+    ).stdout
     return listing.split()[1]
 
 
@@ -166,7 +181,9 @@ def test_accept_once_saves_nothing(sshd_server, app_dirs, arun):
     user = FakeUser(host_key="accept-once")
     controller = _controller(app_dirs, user)
     try:
-        session = arun(controller.connect(_key_machine(sshd_server)), timeout=CONNECT_TIMEOUT)
+        session = arun(
+            controller.connect(_key_machine(sshd_server)), timeout=CONNECT_TIMEOUT
+        )
         assert arun(session.call("eval", "2 + 2")) == 4
         assert not (app_dirs["data"] / "known_hosts").exists()
     finally:
@@ -189,7 +206,9 @@ def test_host_key_cancel_stops(sshd_server, app_dirs, arun):
 def test_changed_key_stops_before_authentication(sshd_server, app_dirs, arun):
     public = ed25519.Ed25519PrivateKey.generate().public_key()
     old_line = public.public_bytes(Encoding.OpenSSH, PublicFormat.OpenSSH).decode()
-    (app_dirs["data"] / "known_hosts").write_text(f"[127.0.0.1]:{sshd_server.port} {old_line}\n")
+    (app_dirs["data"] / "known_hosts").write_text(
+        f"[127.0.0.1]:{sshd_server.port} {old_line}\n"
+    )
     sshd_log = Path(sshd_server.directory) / "sshd.log"
     accepted_before = sshd_log.read_text(errors="replace").count("Accepted ")
     user = FakeUser(password="unused")
@@ -204,7 +223,9 @@ def test_changed_key_stops_before_authentication(sshd_server, app_dirs, arun):
         assert len(error.old_fingerprints) == 1
         assert user.host_key_prompts == []
         assert user.secret_prompts == []
-        assert sshd_log.read_text(errors="replace").count("Accepted ") == accepted_before
+        assert (
+            sshd_log.read_text(errors="replace").count("Accepted ") == accepted_before
+        )
 
         result = controller.forget_host_key(error.host, error.port)
         assert result.removed == 1
@@ -213,7 +234,9 @@ def test_changed_key_stops_before_authentication(sshd_server, app_dirs, arun):
         arun(controller.close_all(), timeout=30)
 
 
-def test_password_remembered_only_on_request(sshd_server, app_dirs, arun, secret_service):
+def test_password_remembered_only_on_request(
+    sshd_server, app_dirs, arun, secret_service
+):
     machine = _password_machine(sshd_server)
     username = f"{machine.id}/password"
     forgetful = FakeUser(password=sshd_server.password, remember=False)
@@ -229,7 +252,9 @@ def test_password_remembered_only_on_request(sshd_server, app_dirs, arun, secret
         remembering = FakeUser(password=sshd_server.password, remember=True)
         controller = _controller(app_dirs, remembering, secret_service)
         arun(controller.connect(machine), timeout=CONNECT_TIMEOUT)
-        assert secret_service.get_password(SERVICE_NAME, username) == sshd_server.password
+        assert (
+            secret_service.get_password(SERVICE_NAME, username) == sshd_server.password
+        )
         arun(controller.close_all(), timeout=30)
 
         # The remembered password is used without asking.
@@ -242,7 +267,9 @@ def test_password_remembered_only_on_request(sshd_server, app_dirs, arun, secret
         controller.forget_secret(machine.id)
 
 
-def test_wrong_password_leaks_nowhere(sshd_server, app_dirs, arun, caplog, secret_service):
+def test_wrong_password_leaks_nowhere(
+    sshd_server, app_dirs, arun, caplog, secret_service
+):
     machine = _password_machine(sshd_server)
     wrong = "wrong-" + secrets.token_urlsafe(12)
     user = FakeUser(password=wrong, remember=True)
@@ -269,14 +296,20 @@ def test_wrong_password_leaks_nowhere(sshd_server, app_dirs, arun, caplog, secre
         for path in Path(app_dirs["config"]).parent.rglob("*"):
             if path.is_file():
                 assert wrong.encode() not in path.read_bytes(), path
-        assert secret_service.get_password(SERVICE_NAME, f"{machine.id}/password") is None
+        assert (
+            secret_service.get_password(SERVICE_NAME, f"{machine.id}/password") is None
+        )
     finally:
         arun(controller.close_all(), timeout=30)
 
 
-def test_remembered_wrong_password_can_be_forgotten(sshd_server, app_dirs, arun, secret_service):
+def test_remembered_wrong_password_can_be_forgotten(
+    sshd_server, app_dirs, arun, secret_service
+):
     machine = _password_machine(sshd_server)
-    secret_service.set_password(SERVICE_NAME, f"{machine.id}/password", "stale-password")
+    secret_service.set_password(
+        SERVICE_NAME, f"{machine.id}/password", "stale-password"
+    )
     controller = _controller(app_dirs, FakeUser(), secret_service)
     try:
         with pytest.raises(AuthenticationFailedError) as info:
@@ -285,7 +318,9 @@ def test_remembered_wrong_password_can_be_forgotten(sshd_server, app_dirs, arun,
         assert "forget it" in str(info.value)
         assert "stale-password" not in str(info.value)
         assert controller.forget_secret(machine.id)
-        assert secret_service.get_password(SERVICE_NAME, f"{machine.id}/password") is None
+        assert (
+            secret_service.get_password(SERVICE_NAME, f"{machine.id}/password") is None
+        )
     finally:
         arun(controller.close_all(), timeout=30)
 
@@ -323,7 +358,9 @@ def stalling_python(request):
     [
         pytest.param(STALL_IN_STARTING, Phase.STARTING, id="starting"),
         pytest.param(
-            STALL_IN_PROBE, Phase.FINDING_PYTHON, id="probe",
+            STALL_IN_PROBE,
+            Phase.FINDING_PYTHON,
+            id="probe",
             marks=pytest.mark.xfail(
                 reason="DeployedServer cannot stop a remote probe that ignores end of "
                 "input: sshd sends no signal to a session without a terminal, so the "
@@ -333,7 +370,7 @@ def stalling_python(request):
         ),
     ],
     indirect=["stalling_python"],
-)  # fmt: skip
+)
 def test_cancel_during_deploy_leaves_nothing(
     sshd_server, app_dirs, qloop, arun, stalling_python, phase
 ):
@@ -341,7 +378,9 @@ def test_cancel_during_deploy_leaves_nothing(
     machine = _key_machine(sshd_server).replace(python=stalling_python)
     reached = asyncio.Event()
     controller.phase_changed.connect(
-        lambda mid, value, fraction, detail: reached.set() if value == phase.value else None
+        lambda mid, value, fraction, detail: (
+            reached.set() if value == phase.value else None
+        )
     )
 
     async def connect_then_cancel() -> tuple[list[int], list[int]]:
@@ -380,9 +419,8 @@ def test_cancel_during_deploy_leaves_nothing(
 def _stalled_pids(server) -> list[int]:
     markers = ("sleep", "python3 -c import sys; sys.stdin")
     return [
-        pid for pid in _session_processes(server)
-        if _command(pid).startswith(markers)
-    ]  # fmt: skip
+        pid for pid in _session_processes(server) if _command(pid).startswith(markers)
+    ]
 
 
 def _is_ssh(pid: int) -> bool:
@@ -411,7 +449,9 @@ def test_jump_host_key_checked_first(sshd_server, app_dirs, arun):
         # Both hops present the same key here: the jump host is asked about first,
         # and once saved, the machine's own check finds it known.
         assert [p.is_jump_host for p in user.host_key_prompts] == [True]
-        assert [(p.kind, p.is_jump_host) for p in user.secret_prompts] == [("password", True)]
+        assert [(p.kind, p.is_jump_host) for p in user.secret_prompts] == [
+            ("password", True)
+        ]
         assert not user.secret_prompts[0].can_remember
         links = session.deployment.links
         assert [link.name for link in links] == ["target", "jump"]
@@ -429,8 +469,11 @@ def test_key_passphrase_asked_through_askpass(sshd_server, app_dirs, arun, tmp_p
     shutil.copy(sshd_server.key_path, protected)
     protected.chmod(0o600)
     passphrase = "phrase-" + secrets.token_urlsafe(8)
-    subprocess.run(["ssh-keygen", "-q", "-p", "-N", passphrase, "-f", str(protected)],
-                   check=True, capture_output=True)  # fmt: skip
+    subprocess.run(
+        ["ssh-keygen", "-q", "-p", "-N", passphrase, "-f", str(protected)],
+        check=True,
+        capture_output=True,
+    )
     user = FakeUser(password=passphrase)
     controller = _controller(app_dirs, user)
     machine = _key_machine(sshd_server).replace(key_path=str(protected))
@@ -454,8 +497,12 @@ def test_ssh_itself_rejects_unapproved_key(sshd_server, tmp_path):
     read_only.write_text("")
     directory = SessionDir()
     try:
-        link = SshLink(_key_machine(sshd_server), directory,
-                       [tmp_path / "app_known_hosts", read_only], {})  # fmt: skip
+        link = SshLink(
+            _key_machine(sshd_server),
+            directory,
+            [tmp_path / "app_known_hosts", read_only],
+            {},
+        )
         with pytest.raises(SshCommandError) as info:
             link.open_master(timeout=30)
         assert "Host key verification failed" in info.value.stderr

@@ -73,7 +73,9 @@ class Secret:
 def keyring_username(machine_id: str, kind: str) -> str:
     """Return the keyring user name for one credential of one machine."""
     if kind not in CREDENTIAL_KINDS:
-        raise ValueError(f"credential kind {kind!r} is invalid; expected {CREDENTIAL_KINDS}")
+        raise ValueError(
+            f"credential kind {kind!r} is invalid; expected {CREDENTIAL_KINDS}"
+        )
     return f"{machine_id}/{kind}"
 
 
@@ -120,7 +122,9 @@ class CredentialStore:
         self._reason = reason
         self._notice_taken = False
         if reason:
-            logger.warning("credentials: %s; secrets will be asked for every time", reason)
+            logger.warning(
+                "credentials: %s; secrets will be asked for every time", reason
+            )
 
     @property
     def available(self) -> bool:
@@ -197,7 +201,11 @@ class CredentialStore:
     def _disable(self, action: str, username: str, exc: Exception) -> None:
         # The exception text comes from the backend (D-Bus errors and the like) and
         # never contains the secret, which is only passed as an argument.
-        self._reason = f"the keyring failed while {action} {username}: {type(exc).__name__}: {exc}"
+        self._reason = (
+            f"the keyring failed while {action} {username}: {type(exc).__name__}: {exc}"
+        )
         self._backend = None
         self._notice_taken = False
-        logger.warning("credentials: %s; secrets will be asked for every time", self._reason)
+        logger.warning(
+            "credentials: %s; secrets will be asked for every time", self._reason
+        )

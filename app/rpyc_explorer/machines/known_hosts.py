@@ -51,9 +51,13 @@ class HostKeyChangedError(HostKeyError):
         old: the saved keys and the files they are in.
     """
 
-    def __init__(self, host: str, port: int, new: HostKey, old: Sequence[KnownKey]) -> None:
+    def __init__(
+        self, host: str, port: int, new: HostKey, old: Sequence[KnownKey]
+    ) -> None:
         self.host, self.port, self.new, self.old = host, port, new, list(old)
-        saved = "; ".join(f"{k.key.key_type} {k.key.fingerprint} in {k.source}" for k in old)
+        saved = "; ".join(
+            f"{k.key.key_type} {k.key.fingerprint} in {k.source}" for k in old
+        )
         name = known_hosts_name(host, port)
         user_files = sorted({str(k.source) for k in old if not k.in_app_file})
         how_to_forget = 'use "Forget host key" on this machine'
@@ -125,7 +129,7 @@ class HostKeyCheck:
 
 @dataclass(frozen=True)
 class ForgetResult:
-    """The outcome of `KnownHosts.forget`: lines removed, files that still list the host."""
+    """The outcome of `KnownHosts.forget`: lines removed, files still listing it."""
 
     removed: int
     still_listed_in: tuple[Path, ...]
@@ -266,7 +270,9 @@ class KnownHosts:
             status = HostKeyStatus.UNKNOWN
         return HostKeyCheck(status, host, port, key, known)
 
-    def save(self, host: str, port: int, key: HostKey, file: Path | None = None) -> None:
+    def save(
+        self, host: str, port: int, key: HostKey, file: Path | None = None
+    ) -> None:
         """Append the key to the application's file (or `file`), atomically."""
         target = file or self.app_file
         try:
@@ -334,7 +340,9 @@ def _line_matches(line: str, name: str) -> bool:
 def _hashed_matches(pattern: str, name: str) -> bool:
     try:
         _, _, salt, digest = pattern.split("|")
-        expected = hmac.new(base64.b64decode(salt), name.encode(), hashlib.sha1).digest()
+        expected = hmac.new(
+            base64.b64decode(salt), name.encode(), hashlib.sha1
+        ).digest()
         return hmac.compare_digest(expected, base64.b64decode(digest))
     except ValueError:
         return False

@@ -36,7 +36,7 @@ def default_path() -> Path:
 
 
 def host_aliases(config: paramiko.SSHConfig) -> list[str]:
-    """Return the concrete aliases of `Host` lines, in file order, without duplicates."""
+    """Return the concrete aliases of `Host` lines in file order, without duplicates."""
     aliases: list[str] = []
     for entry in config._config:  # noqa: SLF001 - paramiko has no public iterator
         for pattern in entry.get("host", []):
@@ -60,15 +60,21 @@ def read_ssh_config(path: Path | str | None = None, group: str = "") -> list[Mac
     try:
         config = paramiko.SSHConfig.from_path(str(path))
     except (OSError, UnicodeDecodeError) as exc:
-        raise SshConfigError(f"cannot read the SSH configuration {path}: {exc}") from exc
+        raise SshConfigError(
+            f"cannot read the SSH configuration {path}: {exc}"
+        ) from exc
     except Exception as exc:  # noqa: BLE001 - paramiko raises assorted errors
-        raise SshConfigError(f"cannot parse the SSH configuration {path}: {exc}") from exc
+        raise SshConfigError(
+            f"cannot parse the SSH configuration {path}: {exc}"
+        ) from exc
     machines: list[Machine] = []
     for alias in host_aliases(config):
         try:
             machines.append(_machine_for(alias, config.lookup(alias), group))
         except (InvalidMachineError, ValueError) as exc:
-            logger.warning("ssh config %s: host %r was not imported: %s", path, alias, exc)
+            logger.warning(
+                "ssh config %s: host %r was not imported: %s", path, alias, exc
+            )
     return machines
 
 
@@ -90,7 +96,9 @@ def _machine_for(alias: str, options: paramiko.SSHConfigDict, group: str) -> Mac
     )
 
 
-def new_machines(imported: Iterable[Machine], existing: Iterable[Machine]) -> list[Machine]:
+def new_machines(
+    imported: Iterable[Machine], existing: Iterable[Machine]
+) -> list[Machine]:
     """Return the imported machines whose name is not already in `existing`."""
     names = {m.name for m in existing}
     return [m for m in imported if m.name not in names]

@@ -18,13 +18,13 @@ import os
 import re
 import shutil
 import time
-import tomllib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import tomli_w
+import tomllib
 
 from . import paths
 from .atomic import atomic_write

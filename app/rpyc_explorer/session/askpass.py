@@ -201,7 +201,6 @@ class AskpassServer:
             return {"ok": False, "error": "declined"}
         return {"ok": True, "answer": secret.reveal()}
 
-
     def _hop_for(self, token: str) -> str | None:
         found = None
         for hop, expected in list(self._tokens.items()):

@@ -60,7 +60,9 @@ class Attempt:
             try:
                 problems += link.close_master()
             except (OSError, SshCommandError) as exc:
-                problems.append(f"stopping the ssh master for {link.machine.host} failed: {exc}")
+                problems.append(
+                    f"stopping the ssh master for {link.machine.host} failed: {exc}"
+                )
         if self.askpass is not None:
             self.askpass.stop()
         if self.directory is not None:
@@ -77,4 +79,7 @@ def _close_deployment(deployment: Any, timeout: float | None) -> list[str]:
         leftovers = getattr(exc, "leftovers", None)
         if leftovers is None:
             return [f"stopping the remote server failed: {exc}"]
-    return [item.describe() if hasattr(item, "describe") else str(item) for item in leftovers]
+    return [
+        item.describe() if hasattr(item, "describe") else str(item)
+        for item in leftovers
+    ]

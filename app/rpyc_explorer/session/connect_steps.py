@@ -39,10 +39,15 @@ logger = logging.getLogger(__name__)
 Report = Callable[[str, Phase, "float | None", str], None]
 HOST_KEY_TIMEOUT = 15.0
 _CONNECT_FAILURES = (
-    "Connection refused", "Connection timed out", "Could not resolve hostname",
-    "No route to host", "Network is unreachable", "Connection closed by",
-    "Connection reset", "kex_exchange_identification",
-)  # fmt: skip
+    "Connection refused",
+    "Connection timed out",
+    "Could not resolve hostname",
+    "No route to host",
+    "Network is unreachable",
+    "Connection closed by",
+    "Connection reset",
+    "kex_exchange_identification",
+)
 
 __all__ = ["connect_rpyc", "deploy", "detect_kind", "prepare_ssh", "target_machine"]
 
@@ -56,10 +61,14 @@ async def prepare_ssh(controller: SessionController, attempt: Attempt) -> None:
     controller.report(machine.id, Phase.CONNECTING, None, machine.target)
     attempt.directory = SessionDir()
     answer = weak_method(controller.answer_prompt)
-    attempt.askpass = AskpassServer(attempt.directory, lambda request: answer(attempt, request))
+    attempt.askpass = AskpassServer(
+        attempt.directory, lambda request: answer(attempt, request)
+    )
     attempt.askpass.start()
     known_files = controller.known_hosts.ssh_files(_once_file(attempt))
-    link = SshLink(machine, attempt.directory, known_files, attempt.askpass.environment())
+    link = SshLink(
+        machine, attempt.directory, known_files, attempt.askpass.environment()
+    )
     resolved = await controller.run_step(attempt, _resolve, link, machine.name)
 
     jump_spec = machine.jump_host or resolved.proxy_jump
@@ -68,16 +77,24 @@ async def prepare_ssh(controller: SessionController, attempt: Attempt) -> None:
         jump = _jump_link(attempt, jump_spec, known_files)
         link.jump = jump
         jump_target = await controller.run_step(attempt, _resolve, jump, machine.name)
-        await _verify_host_key(controller, attempt, jump_target.hostname, jump_target.port, True)
-        controller.report(machine.id, Phase.AUTHENTICATING, None, f"jump host {jump_spec}")
-        await controller.run_step(attempt, _authenticate, attempt, jump, jump_target.user)
+        await _verify_host_key(
+            controller, attempt, jump_target.hostname, jump_target.port, True
+        )
+        controller.report(
+            machine.id, Phase.AUTHENTICATING, None, f"jump host {jump_spec}"
+        )
+        await controller.run_step(
+            attempt, _authenticate, attempt, jump, jump_target.user
+        )
         attempt.links.append(jump)
         proxy_argv = jump.argv_for_forward(resolved.hostname, resolved.port)
 
     await _verify_host_key(
         controller, attempt, resolved.hostname, resolved.port, False, proxy_argv
     )
-    controller.report(machine.id, Phase.AUTHENTICATING, None, f"{resolved.user}@{resolved.hostname}")
+    controller.report(
+        machine.id, Phase.AUTHENTICATING, None, f"{resolved.user}@{resolved.hostname}"
+    )
     attempt.links.insert(0, link)
     await controller.run_step(attempt, _authenticate, attempt, link, resolved.user)
     attempt.log.info("authenticated as %s (%s)", resolved.user, machine.auth)
@@ -109,15 +126,21 @@ def _jump_link(attempt: Attempt, spec: str, known_files: list[Path]) -> SshLink:
         )
     except ValueError as exc:
         raise SessionError(
-            attempt.machine.name, Phase.CONNECTING, f"invalid jump host {spec!r}: {exc}",
+            attempt.machine.name,
+            Phase.CONNECTING,
+            f"invalid jump host {spec!r}: {exc}",
             "Use the form [user@]host[:port]",
-        ) from exc  # fmt: skip
+        ) from exc
     # NOTE: only the first hop of a ProxyJump chain is checked here; later hops
     # are left to ssh's own StrictHostKeyChecking against the same files.
     return SshLink(
-        record, attempt.directory, known_files, attempt.askpass.environment("jump"),
-        name="jump", restrict_auth=False,
-    )  # fmt: skip
+        record,
+        attempt.directory,
+        known_files,
+        attempt.askpass.environment("jump"),
+        name="jump",
+        restrict_auth=False,
+    )
 
 
 def _resolve(link: SshLink, machine_name: str) -> Any:
@@ -125,10 +148,12 @@ def _resolve(link: SshLink, machine_name: str) -> Any:
         return link.resolve()
     except SshCommandError as exc:
         raise SessionError(
-            machine_name, Phase.CONNECTING,
-            f"ssh cannot read the configuration for {link.machine.host!r}: {exc.stderr or exc}",
+            machine_name,
+            Phase.CONNECTING,
+            f"ssh cannot read the configuration for {link.machine.host!r}: "
+            f"{exc.stderr or exc}",
             "Check ~/.ssh/config",
-        ) from exc  # fmt: skip
+        ) from exc
 
 
 async def _verify_host_key(
@@ -148,7 +173,13 @@ async def _verify_host_key(
     known_types = [k.key.key_type for k in known.known_keys(host, port, once)]
     try:
         key = await controller.run_step(
-            attempt, fetch_host_key, host, port, HOST_KEY_TIMEOUT, known_types, proxy_argv
+            attempt,
+            fetch_host_key,
+            host,
+            port,
+            HOST_KEY_TIMEOUT,
+            known_types,
+            proxy_argv,
         )
     except HostKeyFetchError as exc:
         raise SessionError(machine.name, Phase.CONNECTING, str(exc)) from exc
@@ -157,20 +188,25 @@ async def _verify_host_key(
         attempt.log.info("host key of %s:%s matches (%s)", host, port, key.fingerprint)
         return
     if check.status is HostKeyStatus.CHANGED:
-        raise HostKeyChanged(machine.name, HostKeyChangedError(host, port, key, check.known))
+        raise HostKeyChanged(
+            machine.name, HostKeyChangedError(host, port, key, check.known)
+        )
     prompt = HostKeyPrompt(machine, host, port, key.key_type, key.fingerprint, is_jump)
     decision = HostKeyDecision.of(await controller.ask_host_key(prompt))
     if decision is HostKeyDecision.ACCEPT_AND_SAVE:
         known.save(host, port, key)
     elif decision is HostKeyDecision.ACCEPT_ONCE:
         known.save(host, port, key, file=once[0])
-        attempt.log.info("accepted the host key of %s:%s for this session only", host, port)
+        attempt.log.info(
+            "accepted the host key of %s:%s for this session only", host, port
+        )
     else:
         raise HostKeyRejectedError(
-            machine.name, Phase.CONNECTING,
+            machine.name,
+            Phase.CONNECTING,
             f"the host key {key.fingerprint} of {host}:{port} was not accepted",
             "Connect again and accept the key once you have checked its fingerprint",
-        )  # fmt: skip
+        )
 
 
 def _authenticate(attempt: Attempt, link: SshLink, user: str) -> None:
@@ -180,7 +216,9 @@ def _authenticate(attempt: Attempt, link: SshLink, user: str) -> None:
         raise _ssh_failure(attempt, link, user, exc) from None
 
 
-def _ssh_failure(attempt: Attempt, link: SshLink, user: str, exc: SshCommandError) -> SessionError:
+def _ssh_failure(
+    attempt: Attempt, link: SshLink, user: str, exc: SshCommandError
+) -> SessionError:
     name = attempt.machine.name
     where = f"{user}@{link.machine.host}" if user else link.machine.host
     stderr = exc.stderr
@@ -190,26 +228,39 @@ def _ssh_failure(attempt: Attempt, link: SshLink, user: str, exc: SshCommandErro
     if "Permission denied" in stderr or "Too many authentication failures" in stderr:
         if attempt.prompt_cancelled:
             return SessionError(
-                name, Phase.AUTHENTICATING, f"the password prompt for {where} was cancelled",
+                name,
+                Phase.AUTHENTICATING,
+                f"the password prompt for {where} was cancelled",
                 "Connect again to enter it",
-            )  # fmt: skip
+            )
         method = link.machine.auth if link.restrict_auth else "any method"
         return AuthenticationFailedError(
-            name, f"authentication failed for {where} ({method})",
-            _auth_hint(link.machine, attempt.used_stored_secret), attempt.used_stored_secret,
-        )  # fmt: skip
-    if "Host key verification failed" in stderr or "HOST IDENTIFICATION HAS CHANGED" in stderr:
+            name,
+            f"authentication failed for {where} ({method})",
+            _auth_hint(link.machine, attempt.used_stored_secret),
+            attempt.used_stored_secret,
+        )
+    if (
+        "Host key verification failed" in stderr
+        or "HOST IDENTIFICATION HAS CHANGED" in stderr
+    ):
         return HostKeyRejectedError(
-            name, Phase.CONNECTING, f"ssh rejected the host key of {link.machine.host}: {last}",
+            name,
+            Phase.CONNECTING,
+            f"ssh rejected the host key of {link.machine.host}: {last}",
             "A host behind a jump host chain may have an unknown key; connect to it "
             "directly once, or add its key to ~/.ssh/known_hosts",
-        )  # fmt: skip
+        )
     if any(marker in stderr for marker in _CONNECT_FAILURES):
         return SessionError(
-            name, Phase.CONNECTING, f"cannot reach {where}: {last}",
+            name,
+            Phase.CONNECTING,
+            f"cannot reach {where}: {last}",
             "Check the host name, the port and the network",
-        )  # fmt: skip
-    return SessionError(name, Phase.AUTHENTICATING, f"ssh to {where} failed: {last or exc}")
+        )
+    return SessionError(
+        name, Phase.AUTHENTICATING, f"ssh to {where} failed: {last or exc}"
+    )
 
 
 def _auth_hint(machine: Machine, used_stored: bool) -> str:
@@ -221,7 +272,10 @@ def _auth_hint(machine: Machine, used_stored: bool) -> str:
     if machine.auth == "password":
         return "Check the user name and the password"
     if machine.auth == "key":
-        return f"Check that the public key of {machine.key_path} is in the server's authorized_keys"
+        return (
+            f"Check that the public key of {machine.key_path} is in the server's "
+            "authorized_keys"
+        )
     return "Check that ssh-agent holds a key the server accepts (ssh-add -l)"
 
 
@@ -229,7 +283,7 @@ def _auth_hint(machine: Machine, used_stored: bool) -> str:
 
 
 def target_machine(attempt: Attempt) -> Any:
-    """Return plumbum's machine for the deploy (`local`, or an SshMachine on the master)."""
+    """Return the plumbum machine to deploy to: `local`, or an SshMachine."""
     from plumbum import local
 
     if attempt.machine.kind == "local":
@@ -248,9 +302,10 @@ def target_machine(attempt: Attempt) -> Any:
         )
     except Exception as exc:  # noqa: BLE001 - plumbum raises assorted errors
         raise SessionError(
-            attempt.machine.name, Phase.FINDING_PYTHON,
+            attempt.machine.name,
+            Phase.FINDING_PYTHON,
             f"cannot open a shell session over ssh: {exc}",
-        ) from exc  # fmt: skip
+        ) from exc
     attempt.plumbum_machine = machine
     return machine
 
@@ -329,16 +384,24 @@ def connect_rpyc(attempt: Attempt, report: Report) -> Any:
         return rpyc_engine.connect(host, port)
     except rpyc_engine.AuthenticationError as exc:
         raise SessionError(
-            machine.name, Phase.HANDSHAKE, f"the TLS handshake with {host}:{port} failed: {exc}",
-            "Check the CA file, the client certificate and key, and the server's certificate",
-        ) from exc  # fmt: skip
+            machine.name,
+            Phase.HANDSHAKE,
+            f"the TLS handshake with {host}:{port} failed: {exc}",
+            "Check the CA file, the client certificate and key, and the server's "
+            "certificate",
+        ) from exc
     except OSError as exc:
         raise SessionError(
-            machine.name, Phase.CONNECTING, f"cannot connect to {host}:{port}: {exc.strerror or exc}",
+            machine.name,
+            Phase.CONNECTING,
+            f"cannot connect to {host}:{port}: {exc.strerror or exc}",
             "Check that the rpyc server is running and the host and port are right",
-        ) from exc  # fmt: skip
+        ) from exc
     except rpyc_engine.RPyCError as exc:
         raise SessionError(
-            machine.name, Phase.HANDSHAKE, f"{host}:{port} did not complete the rpyc handshake: {exc}",
-            "Check that the port belongs to an rpyc server of the same mode (classic or plain)",
-        ) from exc  # fmt: skip
+            machine.name,
+            Phase.HANDSHAKE,
+            f"{host}:{port} did not complete the rpyc handshake: {exc}",
+            "Check that the port belongs to an rpyc server of the same mode "
+            "(classic or plain)",
+        ) from exc

@@ -123,7 +123,9 @@ class SessionController(QObject):
             # The caller was cancelled: cancel the attempt too, and return only
             # once its cleanup has run, so "cancelled" also means "cleaned up".
             task.cancel()
-            await asyncio.wait([task], timeout=CANCEL_WAIT_SECONDS + CLOSE_TIMEOUT_SECONDS)
+            await asyncio.wait(
+                [task], timeout=CANCEL_WAIT_SECONDS + CLOSE_TIMEOUT_SECONDS
+            )
             raise
 
     def cancel(self, machine_id: str) -> bool:
@@ -191,7 +193,12 @@ class SessionController(QObject):
         log.info("connecting to %s (%s)", machine.target, machine.kind)
         try:
             if machine.kind == "rpyc":
-                conn = await self.run_step(attempt, connect_steps.connect_rpyc, attempt, weak_method(self.report))
+                conn = await self.run_step(
+                    attempt,
+                    connect_steps.connect_rpyc,
+                    attempt,
+                    weak_method(self.report),
+                )
             else:
                 conn = await self._deploy(attempt)
             kind = await self.run_step(attempt, connect_steps.detect_kind, conn)
@@ -207,7 +214,9 @@ class SessionController(QObject):
         except Exception as exc:
             log.exception("connect failed unexpectedly")
             await self._teardown(attempt)
-            error = SessionError(machine.name, Phase.CONNECTING, f"{type(exc).__name__}: {exc}")
+            error = SessionError(
+                machine.name, Phase.CONNECTING, f"{type(exc).__name__}: {exc}"
+            )
             self.connect_failed.emit(machine.id, str(error))
             raise error from exc
         return self._open_session(attempt, conn, kind)
@@ -217,14 +226,21 @@ class SessionController(QObject):
             await connect_steps.prepare_ssh(self, attempt)
         target = await self.run_step(attempt, connect_steps.target_machine, attempt)
         return await self.run_step(
-            attempt, connect_steps.deploy, attempt, target, self.service, weak_method(self.report)
+            attempt,
+            connect_steps.deploy,
+            attempt,
+            target,
+            self.service,
+            weak_method(self.report),
         )
 
     def _open_session(self, attempt: Attempt, conn: Any, kind: str) -> RemoteSession:
         machine = attempt.machine
         session = RemoteSession(machine, conn, kind=kind, deployment=attempt)  # type: ignore[arg-type]
         self.sessions[machine.id] = session
-        session.closed.connect(functools.partial(self._on_session_closed, machine.id))
+        session.closed.connect(
+            functools.partial(weak_method(self._on_session_closed), machine.id)
+        )
         self.report(machine.id, Phase.CONNECTED, 1.0, kind)
         attempt.log.info("connected (%s service)", kind)
         self.session_opened.emit(session)
@@ -238,7 +254,9 @@ class SessionController(QObject):
         loop = asyncio.get_running_loop()
         try:
             await asyncio.shield(
-                loop.run_in_executor(self._executor, attempt.close, CLOSE_TIMEOUT_SECONDS)
+                loop.run_in_executor(
+                    self._executor, attempt.close, CLOSE_TIMEOUT_SECONDS
+                )
             )
         except Exception:  # noqa: BLE001 - teardown reports through the log
             attempt.log.exception("cleanup failed")
@@ -259,7 +277,9 @@ class SessionController(QObject):
                 pass
             raise
 
-    def report(self, machine_id: str, phase: Phase, fraction: float | None, detail: str) -> None:
+    def report(
+        self, machine_id: str, phase: Phase, fraction: float | None, detail: str
+    ) -> None:
         """Emit `phase_changed`; callable from any thread."""
         value = -1.0 if fraction is None else float(fraction)
         args = (machine_id, phase.value, value, detail)
@@ -289,7 +309,9 @@ class SessionController(QObject):
                 attempt.used_stored_secret = True
                 attempt.log.info("using the remembered %s", request.kind)
                 return stored
-        prompt = SecretPrompt(machine, request.kind, request.prompt, can_store, not is_target)
+        prompt = SecretPrompt(
+            machine, request.kind, request.prompt, can_store, not is_target
+        )
         reply = self._wait_for_ui(attempt, self.ask_secret(prompt))
         secret, remember = secret_of(reply)
         if secret is None:

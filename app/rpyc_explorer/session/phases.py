@@ -53,7 +53,9 @@ class SessionError(Exception):
         hint: what to try next.
     """
 
-    def __init__(self, machine_name: str, phase: Phase, reason: str, hint: str = "") -> None:
+    def __init__(
+        self, machine_name: str, phase: Phase, reason: str, hint: str = ""
+    ) -> None:
         self.machine_name = machine_name
         self.phase = phase
         self.reason = reason

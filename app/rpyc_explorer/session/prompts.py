@@ -96,7 +96,9 @@ def secret_of(reply: Any) -> tuple[Secret | None, bool]:
         return value, remember
     if isinstance(value, str):
         return Secret(value), remember
-    raise TypeError(f"a secret reply must hold a str or Secret, not {type(value).__name__}")
+    raise TypeError(
+        f"a secret reply must hold a str or Secret, not {type(value).__name__}"
+    )
 
 
 AskHostKey = Callable[[HostKeyPrompt], Awaitable[Any]]

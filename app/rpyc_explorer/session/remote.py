@@ -84,7 +84,9 @@ class RemoteSession(QObject):
         self.conn = conn
         self.kind: SessionKind = kind
         self.deployment = deployment
-        self.logger = MachineLogAdapter(logger, machine.name, sink=loop_sink(weak_emitter(self, "log")))
+        self.logger = MachineLogAdapter(
+            logger, machine.name, sink=loop_sink(weak_emitter(self, "log"))
+        )
         self._executor = concurrent.futures.ThreadPoolExecutor(
             max_workers=_WORKERS, thread_name_prefix=f"session-{machine.id[:8]}"
         )
@@ -125,7 +127,9 @@ class RemoteSession(QObject):
             )
         loop = asyncio.get_running_loop()
         try:
-            return await loop.run_in_executor(self._executor, functools.partial(fn, *args))
+            return await loop.run_in_executor(
+                self._executor, functools.partial(fn, *args)
+            )
         except Exception as exc:
             if not self._closing and getattr(self.conn, "closed", False):
                 self._mark_closed(f"connection lost: {exc}")

@@ -40,7 +40,7 @@ _MASTER_PID = re.compile(r"pid=(\d+)")
 
 
 class SshCommandError(Exception):
-    """An ssh command failed; `stderr` contains its last lines (ssh never prints secrets)."""
+    """An ssh command failed; `stderr` contains its last lines (never a secret)."""
 
     def __init__(self, message: str, status: int | None, stderr: str) -> None:
         super().__init__(message)
@@ -182,7 +182,8 @@ class SshLink:
         path = self.directory.file(f"proxy-{self.name}")
         if not path.exists():
             exports = "".join(
-                f"export {key}={shlex.quote(value)}\n" for key, value in self.env.items()
+                f"export {key}={shlex.quote(value)}\n"
+                for key, value in self.env.items()
             )
             argv = self.argv_for_forward("%h", "%p")
             forward = argv.index("-W") + 1
