@@ -6,13 +6,18 @@ Covers the engine's classic upload/download and the app's transfer queue.
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import signal
 import socket
 import threading
 from pathlib import Path
+from typing import Iterator
 
 import pytest
+
+# Qt runs offscreen unless the caller chose a platform (before any Qt import).
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 from fault_helpers import process_gone, start_server_process, stop_process, wait_until
 
 from rpyc_engine import ConnectionClosed, classic, connect
@@ -128,6 +133,18 @@ def test_classic_download_server_killed(
         conn.close()
     assert "closed" in str(raised.value)
     assert os.listdir(local_dir) == []
+
+
+@pytest.fixture(autouse=True)
+def main_thread_gc() -> Iterator[None]:
+    """Collect garbage on the main thread after each test, once its loop is closed.
+
+    Qt objects of a test sit in reference cycles. Freed later by the cyclic collector
+    on another thread, a QObject with a timer dies outside its thread and a later
+    event loop crashes on it.
+    """
+    yield
+    gc.collect()
 
 
 # -- the application's transfer queue --------------------------------------------------
