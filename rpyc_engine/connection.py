@@ -364,7 +364,9 @@ class Connection:
                 id_pack = _get_id_pack(obj)
                 boxed = self._local_ref_codes.get(id_pack)
                 if boxed is None:
-                    boxed = _encoded_ref(self._local_ref_codes, LABEL_LOCAL_REF, id_pack)
+                    boxed = _encoded_ref(
+                        self._local_ref_codes, LABEL_LOCAL_REF, id_pack
+                    )
                 return boxed
         elif dumpable(obj):  # a frozenset or slice of values
             return (LABEL_VALUE, obj)

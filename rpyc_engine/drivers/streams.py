@@ -12,6 +12,7 @@ import errno
 import os
 import select
 import socket
+import struct
 import sys
 from typing import Any, Optional, Union, cast
 
@@ -25,6 +26,9 @@ _QUICKACK = getattr(socket, "TCP_QUICKACK", None)
 
 # Bytes asked for per read call: large enough that a multi-MB frame takes few calls.
 READ_CHUNK = 256 * 1024
+# Receive timeout (SO_RCVTIMEO) of plain sockets: a read that waits at least this long
+# blocks in recv itself, which saves the poll() call before it (see read_within).
+RECV_SLICE = 0.5
 
 
 def _read_buffer() -> tuple:
@@ -44,6 +48,10 @@ class Stream:
 
     def read(self) -> bytes:
         raise NotImplementedError
+
+    def read_within(self, timeout: Optional[float]) -> bytes:
+        """Return the bytes available within ``timeout`` seconds; ``b""`` if none came."""
+        return self.read() if self.poll(timeout) else b""
 
     def write(self, data: bytes) -> None:
         raise NotImplementedError
@@ -106,6 +114,8 @@ class SocketStream(Stream):
         # its own recv must be used: recv_into would bypass it via attribute delegation.
         self._wrapped = not isinstance(sock, socket.socket)
         self._pending = getattr(sock, "pending", None)  # TLS: bytes decrypted, not read
+        # Only a plain socket turns SO_RCVTIMEO into BlockingIOError; TLS would fail.
+        self._recv_slice = type(sock) is socket.socket and _set_recv_timeout(sock)
 
     def __repr__(self) -> str:
         return f"<SocketStream fd={self._fd}{' closed' if self.closed else ''}>"
@@ -180,6 +190,15 @@ class SocketStream(Stream):
             raise ConnectionClosed("connection closed by peer")
         return data if self._wrapped else self._view[:count].tobytes()
 
+    def read_within(self, timeout: Optional[float]) -> bytes:
+        if self._recv_slice and (timeout is None or timeout >= RECV_SLICE):
+            # SO_RCVTIMEO bounds this recv to RECV_SLICE seconds, less than the timeout;
+            # close() from another thread wakes it through shutdown().
+            if self.closed:
+                raise _closed_error("socket stream")
+            return self.read()
+        return self.read() if self.poll(timeout) else b""
+
     def write(self, data: bytes) -> None:
         if self.closed:
             raise _closed_error("socket stream")
@@ -214,6 +233,21 @@ class SocketStream(Stream):
         except OSError:
             pass
         self.sock.close()
+
+
+def _set_recv_timeout(sock: socket.socket) -> bool:
+    """Set SO_RCVTIMEO to RECV_SLICE; False where the platform refuses it."""
+    if sys.platform == "win32":  # takes milliseconds there, not a struct timeval
+        return False
+    seconds = int(RECV_SLICE)
+    micros = int((RECV_SLICE - seconds) * 1e6)
+    try:
+        sock.setsockopt(
+            socket.SOL_SOCKET, socket.SO_RCVTIMEO, struct.pack("ll", seconds, micros)
+        )
+    except (OSError, struct.error):
+        return False
+    return True
 
 
 def _set_keepalive(sock: socket.socket, seconds: int) -> None:

@@ -155,7 +155,9 @@ def _decode_full(payload: bytes) -> Tuple[int, int, Any]:
     try:
         message = _load(payload, 1)
     except BrineError as exc:
-        raise BrineError("message of type %d is malformed: %s" % (msg_type, exc)) from None
+        raise BrineError(
+            "message of type %d is malformed: %s" % (msg_type, exc)
+        ) from None
     if type(message) is not tuple or len(message) != 2:
         raise ProtocolError(
             "message of type %d must be a 2-tuple (seq, body), not %s"
