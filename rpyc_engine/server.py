@@ -392,9 +392,11 @@ class ThreadedServer(Server):
             name=f"rpyc-serve {connid}",
             daemon=True,
         )
+        # Start under the lock: close() snapshots the set under the same lock, and
+        # joining a registered thread that has not started yet raises RuntimeError.
         with self._lock:
             self._threads.add(thread)
-        thread.start()
+            thread.start()
 
     def _run_client(self, connid: str, sock: socket.socket) -> None:
         try:
