@@ -23,14 +23,18 @@ create_venv "test,bundle"
 export LANG=C.UTF-8
 export QT_QPA_PLATFORM=offscreen
 export PYTHONFAULTHANDLER=1
-# A throwaway keyring password: the keyring lives only as long as this D-Bus session.
+# A throwaway keyring: its own data directory (so no login.keyring of the user, or of
+# an earlier run with another password, is touched) and a password that lives only as
+# long as this D-Bus session.
+keyring_home=$(mktemp -d)
+trap 'rm -rf "$keyring_home"' EXIT
 keyring_password="rpyc-explorer-tests-$$"
 status=0
 dbus-run-session -- bash -c '
-    printf %s "$1" | gnome-keyring-daemon --unlock --components=secrets >/dev/null
-    shift
+    printf %s "$1" | XDG_DATA_HOME="$2" gnome-keyring-daemon --unlock --components=secrets >/dev/null
+    shift 2
     exec "$@"
-' _ "$keyring_password" "$venv/bin/python" -m pytest -p no:cacheprovider -ra "${pytest_args[@]}" || status=$?
+' _ "$keyring_password" "$keyring_home" "$venv/bin/python" -m pytest -p no:cacheprovider -ra "${pytest_args[@]}" || status=$?
 if [ "$status" -eq 5 ]; then
     echo "pytest collected no tests" >&2
     exit 1
