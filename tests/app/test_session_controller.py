@@ -188,3 +188,19 @@ def test_connect_again_after_close_all(controller, arun):
     assert arun(controller.close_all(), timeout=30) == {}
     session = arun(controller.connect(Machine.this_computer()), timeout=60)
     assert session.kind == "explorer"
+
+
+def test_missing_ssh_client_named(controller, arun, tmp_path, monkeypatch):
+    empty = tmp_path / "bin-without-ssh"
+    empty.mkdir()
+    monkeypatch.setenv("PATH", str(empty))
+    machine = Machine.new("no client", kind="ssh", host="127.0.0.1", user="nobody")
+    with pytest.raises(SessionError) as info:
+        arun(controller.connect(machine), timeout=30)
+
+    message = str(info.value)
+    assert info.value.phase is Phase.CONNECTING
+    assert "OpenSSH client is not installed or not found on PATH" in message
+    assert "openssh-client" in info.value.hint
+    assert "~/.ssh/config" not in message
+    assert "configuration" not in message

@@ -29,7 +29,7 @@ from .phases import (
 )
 from .prompts import HostKeyDecision, HostKeyPrompt
 from .remote import detect_kind
-from .ssh import JumpHost, SshCommandError, SshLink
+from .ssh import JumpHost, SshCommandError, SshLink, SshNotFoundError
 
 if TYPE_CHECKING:
     from .controller import SessionController
@@ -146,6 +146,15 @@ def _jump_link(attempt: Attempt, spec: str, known_files: list[Path]) -> SshLink:
 def _resolve(link: SshLink, machine_name: str) -> Any:
     try:
         return link.resolve()
+    except SshNotFoundError as exc:
+        raise SessionError(
+            machine_name,
+            Phase.CONNECTING,
+            f"the OpenSSH client is not installed or not found on PATH: {exc}",
+            "Install the OpenSSH client (Debian/Ubuntu: sudo apt-get install "
+            "openssh-client; Fedora: openssh-clients) and make sure `ssh` is on "
+            "the PATH this program was started with",
+        ) from exc
     except SshCommandError as exc:
         raise SessionError(
             machine_name,

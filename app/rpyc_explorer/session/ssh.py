@@ -48,6 +48,10 @@ class SshCommandError(Exception):
         self.stderr = stderr
 
 
+class SshNotFoundError(SshCommandError):
+    """The `ssh` program is not on PATH, or the file found there is not executable."""
+
+
 @dataclass(frozen=True)
 class ResolvedHost:
     """The destination OpenSSH connects to after applying `~/.ssh/config` (`ssh -G`)."""
@@ -284,6 +288,10 @@ class SshLink:
                 f"ssh {action} for {self.machine.host} timed out after {timeout:.0f} s",
                 None,
                 _tail(exc.stderr),
+            ) from exc
+        except (FileNotFoundError, PermissionError) as exc:
+            raise SshNotFoundError(
+                f"cannot start {argv[0]!r}: {exc.strerror or exc}", None, ""
             ) from exc
         except OSError as exc:
             raise SshCommandError(f"cannot run ssh: {exc}", None, "") from exc
