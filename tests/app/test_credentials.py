@@ -6,13 +6,19 @@ gnome-keyring that scripts/test.sh starts; outside it they are skipped.
 
 from __future__ import annotations
 
+import logging
+import os
 import pickle
+import shutil
+import subprocess
+import sys
 import uuid
 
 import keyring
 import keyring.backend
 import keyring.backends.fail
 import keyring.backends.null
+import keyring.core
 import pytest
 from rpyc_explorer.machines.credentials import (
     SERVICE_NAME,
@@ -157,3 +163,46 @@ def test_username_rejects_unknown_kind():
     assert keyring_username("abc", "password") == "abc/password"
     with pytest.raises(ValueError, match="'token' is invalid"):
         keyring_username("abc", "token")
+
+
+_SECRET_SERVICE = "keyring.backends.SecretService.Keyring"
+
+
+def _unreachable_bus(tmp_path) -> dict[str, str]:
+    """Environment naming SecretService on a D-Bus socket that does not exist."""
+    return {
+        "PYTHON_KEYRING_BACKEND": _SECRET_SERVICE,
+        "DBUS_SESSION_BUS_ADDRESS": f"unix:path={tmp_path / 'no-bus-socket'}",
+    }
+
+
+def test_backend_that_cannot_start(tmp_path, monkeypatch, caplog):
+    for name, value in _unreachable_bus(tmp_path).items():
+        monkeypatch.setenv(name, value)
+    # Make keyring load the backend again from the environment; monkeypatch
+    # restores the backend the process had before.
+    monkeypatch.setattr(keyring.core, "_keyring_backend", None)
+    caplog.set_level(logging.WARNING, "rpyc_explorer.machines.credentials")
+
+    store = CredentialStore()
+
+    assert not store.available
+    assert _SECRET_SERVICE in store.unavailable_reason
+    assert store.get("m1", "password") is None
+    assert not store.set("m1", "password", Secret(SECRET_TEXT))
+    warnings = [r.getMessage() for r in caplog.records]
+    assert any(_SECRET_SERVICE in line and "cannot start" in line for line in warnings)
+    assert "asked for them on every connection" in store.take_notice()
+
+
+@pytest.mark.gui
+def test_smoke_without_startable_backend(tmp_path):
+    launcher = shutil.which("rpyc-explorer")
+    argv = [launcher] if launcher else [sys.executable, "-m", "rpyc_explorer"]
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", **_unreachable_bus(tmp_path))
+    result = subprocess.run(
+        [*argv, "--smoke"], capture_output=True, text=True, timeout=120, env=env
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.strip().endswith("smoke: ok")
+    assert _SECRET_SERVICE in result.stderr

@@ -11,6 +11,7 @@ fallback that writes a secret to a file.
 from __future__ import annotations
 
 import logging
+import os
 from typing import Any, Literal
 
 import keyring
@@ -107,6 +108,21 @@ def _rejection(backend: object) -> str:
     return ""
 
 
+def _default_backend() -> tuple[Any, str]:
+    """Return `(keyring.get_keyring(), "")`, or `(None, reason)` when it fails.
+
+    keyring loads the backend named by PYTHON_KEYRING_BACKEND (or its
+    configuration file) on first use, and a backend that cannot start there
+    (SecretService without a D-Bus session, for one) raises from `get_keyring`.
+    """
+    try:
+        return keyring.get_keyring(), ""
+    except Exception as exc:  # noqa: BLE001 - backends raise assorted errors
+        named = os.environ.get("PYTHON_KEYRING_BACKEND", "")
+        which = f"the keyring backend {named}" if named else "the keyring backend"
+        return None, f"{which} cannot start: {type(exc).__name__}: {exc}"
+
+
 class CredentialStore:
     """Reads and writes machine credentials in the OS keyring.
 
@@ -118,7 +134,12 @@ class CredentialStore:
 
     def __init__(self, backend: Any = None, allow_storing: bool = True) -> None:
         self.allow_storing = allow_storing
-        self._backend, reason = usable_backend(backend or keyring.get_keyring())
+        reason = ""
+        if backend is None:
+            backend, reason = _default_backend()
+        self._backend = None
+        if backend is not None:
+            self._backend, reason = usable_backend(backend)
         self._reason = reason
         self._notice_taken = False
         if reason:
