@@ -69,6 +69,8 @@ _SCALARS = frozenset(
     {int, str, float, bool, bytes, complex, type(None), type(NotImplemented), type(...)}
 )
 _BaseNetref = netref.BaseNetref
+_HANDLERS = handlers.HANDLERS
+_ARITY = handlers.ARITY
 _get_conn = netref.get_conn
 _get_id_pack = netref.get_id_pack
 _PING_DATA = "abcdefghijklmnopqrstuvwxyz" * 20
@@ -486,7 +488,7 @@ class Connection:
     def _handle_request(self, seq: int, body: tuple) -> None:
         handler_code, boxed_args = body
         try:
-            handler = handlers.HANDLERS.get(handler_code)
+            handler = _HANDLERS.get(handler_code)
             if handler is None:
                 raise KeyError(handler_code)
             args = self._unbox(boxed_args)
@@ -494,7 +496,9 @@ class Connection:
                 raise TypeError(
                     f"request arguments must be a tuple, not {type(args).__name__}"
                 )
-            handlers.check_arity(handler_code, args)
+            low, high = _ARITY[handler_code]
+            if not low <= len(args) <= high:
+                handlers.check_arity(handler_code, args)  # raises the TypeError
             value = handler(self, *args)
             if handler_code == HANDLE_CLOSE:
                 return

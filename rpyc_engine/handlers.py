@@ -21,7 +21,7 @@ from rpyc_engine.protocol.wire import LOCAL_ATTRS
 if TYPE_CHECKING:
     from rpyc_engine.connection import Connection
 
-__all__ = ["HANDLERS", "check_arity", "list_methods"]
+__all__ = ["ARITY", "HANDLERS", "check_arity", "list_methods"]
 
 _BaseNetref = netref.BaseNetref
 _MAX_BUFFITER_ITEMS = 65536
@@ -78,6 +78,9 @@ def handle_setattr(conn: Connection, obj: Any, name: Any, value: Any) -> None:
 
 
 def handle_call(conn: Connection, obj: Any, args: Any = (), kwargs: Any = ()) -> Any:
+    if type(args) is tuple and type(kwargs) is tuple and not kwargs:
+        # The common call without keywords: nothing else to check.
+        return policy.get_callable(obj)(*args)
     args, kwargs = _call_arguments(args, kwargs)
     return policy.get_callable(obj)(*args, **kwargs)
 
@@ -85,6 +88,8 @@ def handle_call(conn: Connection, obj: Any, args: Any = (), kwargs: Any = ()) ->
 def handle_callattr(
     conn: Connection, obj: Any, name: Any, args: Any = (), kwargs: Any = ()
 ) -> Any:
+    if type(args) is tuple and type(kwargs) is tuple and not kwargs:
+        return policy.get_attr(conn._config, obj, name)(*args)
     args, kwargs = _call_arguments(args, kwargs)
     return policy.get_attr(conn._config, obj, name)(*args, **kwargs)
 
@@ -250,7 +255,7 @@ HANDLERS: Dict[int, Callable[..., Any]] = {
 }
 
 # (minimum, maximum) number of arguments per handler code.
-_ARITY: Dict[int, Tuple[int, int]] = {
+ARITY: Dict[int, Tuple[int, int]] = {
     wire.HANDLE_PING: (1, 1),
     wire.HANDLE_CLOSE: (0, 0),
     wire.HANDLE_GETROOT: (0, 0),
@@ -276,7 +281,7 @@ _ARITY: Dict[int, Tuple[int, int]] = {
 
 def check_arity(handler_code: int, args: tuple) -> None:
     """Raise ``TypeError`` when ``args`` has the wrong length for ``handler_code``."""
-    low, high = _ARITY[handler_code]
+    low, high = ARITY[handler_code]
     if not low <= len(args) <= high:
         name = wire.HANDLER_NAMES[handler_code]
         expected = str(low) if low == high else f"{low} to {high}"

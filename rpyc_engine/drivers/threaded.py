@@ -1,14 +1,15 @@
 """The threaded driver: blocking streams, with waiting threads reading for themselves.
 
 There is no reader thread per connection. A thread that waits for a reply becomes the
-reader while no other thread is reading: it reads, puts the decoded payloads in a shared
-inbox, releases the read lock, and then dispatches payloads from the inbox one at a time
-until its reply has arrived. So the peer's requests (callbacks, DEL, INSPECT) are served
-while it waits. Other waiting threads sleep on a condition. They are woken whenever the
-reader finishes a read and after every dispatched payload, and then dispatch from the inbox
-or take over reading. A reply that one thread read is therefore dispatched by whichever
-thread is free, even when the reader is busy in a slow handler. Servers and
-``BgServingThread`` call ``serve`` in a loop.
+reader while no other thread is reading. It reads, puts every payload after the first
+in a shared inbox, releases the read lock and dispatches the first payload itself. Then
+it dispatches payloads from the inbox one at a time until its reply has arrived. So the
+peer's requests (callbacks, DEL, INSPECT) are served while it waits, and the common
+case (one reply, read by the one thread waiting for it) never touches the inbox. Other
+waiting threads sleep on a condition. They are woken whenever the reader
+finishes a read and after every dispatched payload, and then dispatch from the inbox or
+take over reading. A reply queued behind a slow handler is therefore dispatched by
+whichever thread is free. Servers and ``BgServingThread`` call ``serve`` in a loop.
 """
 
 from __future__ import annotations

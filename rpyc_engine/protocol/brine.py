@@ -123,10 +123,10 @@ def dump_int(obj: int) -> bytes:
 
 
 class Encoded:
-    """Bytes that ``dump`` copies verbatim: one item someone already encoded with ``dump``.
+    """Bytes that ``dump`` copies verbatim: one item already encoded with ``dump``.
 
-    The connection keeps these for parts of messages that repeat (the boxed reference to a
-    proxy it sends again and again), so they are not encoded on every request.
+    The connection keeps these for parts of messages that repeat (the boxed reference
+    to a proxy it sends again and again), so they are not encoded on every request.
     ``dumpable`` is false for them: they only appear inside values built for ``dump``.
     """
 

@@ -45,9 +45,9 @@ _dump_int = brine.dump_int
 _load = brine.load
 _is_int_text = brine_strict.is_int_text
 
-# Decoded bodies of recent messages, per msg_type, keyed by their encoded bytes. A program
-# that repeats a call sends and receives the same bodies with only seq changing, and brine
-# values are immutable, so a body decoded (and checked) once can be handed out again.
+# Decoded bodies of recent messages, per msg_type, keyed by their encoded bytes. A
+# program that repeats a call sends and receives the same bodies with only seq changing,
+# and brine values are immutable, so a body decoded and checked once is handed out again.
 _BODY_CACHES: Dict[int, Dict[bytes, Any]] = {
     MSG_REQUEST: {},
     MSG_REPLY: {},
