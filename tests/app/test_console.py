@@ -87,6 +87,40 @@ def test_history_survives_restart(tmp_path):
     assert "/" not in path.name
 
 
+def test_history_drops_trailing_indent(tmp_path):
+    path = history_path(tmp_path, "machine-1")
+    history = History(path)
+    history.add("for i in range(2):\n    if i:\n        print(i)\n        \n    ")
+    history.add("x = 1   \n\n")
+    history.add("for i in range(2):\n    if i:\n        print(i)")
+    expected = [
+        "for i in range(2):\n    if i:\n        print(i)",
+        "x = 1",
+        "for i in range(2):\n    if i:\n        print(i)",
+    ]
+    assert history.entries == expected
+    assert History(path).entries == expected
+
+
+def test_history_cleans_old_entries_on_load(tmp_path):
+    path = history_path(tmp_path, "machine-1")
+    path.parent.mkdir(parents=True)
+    path.write_text('"for i in range(2):\\n    print(i)\\n    "\n"   "\n')
+    assert History(path).entries == ["for i in range(2):\n    print(i)"]
+
+
+def test_widget_run_stores_block_without_indent(qtbot):
+    console = ConsoleWidget(History(None))
+    qtbot.addWidget(console)
+    qtbot.keyClicks(console, "for i in range(2):")
+    qtbot.keyClick(console, Qt.Key_Return, Qt.ShiftModifier)
+    qtbot.keyClicks(console, "print(i)")
+    qtbot.keyClick(console, Qt.Key_Return, Qt.ShiftModifier)
+    assert console.input_text() == "for i in range(2):\n    print(i)\n    "
+    console.start_run()
+    assert console.history.entries == ["for i in range(2):\n    print(i)"]
+
+
 def test_widget_prompts_and_read_only_transcript(qtbot):
     console = ConsoleWidget()
     qtbot.addWidget(console)

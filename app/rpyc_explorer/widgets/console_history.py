@@ -45,15 +45,21 @@ class History:
                     value = json.loads(line)
                 except ValueError:
                     continue  # a damaged line costs one entry, not the history
-                if isinstance(value, str):
-                    entries.append(value)
+                # Files written before trailing whitespace was dropped may hold it.
+                if isinstance(value, str) and value.strip():
+                    entries.append(value.rstrip())
         except OSError as exc:
             log.warning("cannot read console history %s: %s", self.path, exc)
         return entries[-self.max_entries :]
 
     def add(self, entry: str) -> None:
-        """Append ``entry`` (unless it repeats the last one) and save."""
-        entry = entry.rstrip("\n")
+        """Append ``entry`` (unless it repeats the last one) and save.
+
+        Trailing whitespace is dropped first: the console's auto-indent leaves an
+        indented empty last line after a block, which would otherwise come back
+        with every recalled entry. Indentation inside the entry is kept.
+        """
+        entry = entry.rstrip()
         if entry.strip() and (not self.entries or self.entries[-1] != entry):
             self.entries.append(entry)
             del self.entries[: -self.max_entries]
