@@ -3,14 +3,8 @@
 from __future__ import annotations
 
 import os
-import sys
-from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from sshd import sshd_server  # noqa: E402, F401  (session-scoped fixture)
 
 
 @pytest.fixture(scope="session")

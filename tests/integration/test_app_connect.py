@@ -7,7 +7,6 @@ tests/integration/conftest.py.
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import logging
 import os
 import pwd
@@ -37,14 +36,6 @@ from rpyc_explorer.session.prompts import HostKeyPrompt, SecretPrompt, SecretRep
 from rpyc_explorer.session.ssh import pid_alive
 from sshd import descendants
 
-_spec = importlib.util.spec_from_file_location(
-    "app_conftest", Path(__file__).resolve().parents[1] / "app" / "conftest.py"
-)
-_app_conftest = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(_app_conftest)
-qloop = _app_conftest.qloop
-arun = _app_conftest.arun
-app_dirs = _app_conftest.app_dirs
 
 pytestmark = pytest.mark.ssh
 CONNECT_TIMEOUT = 90

@@ -9,11 +9,9 @@ readable by everyone.
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import os
 import shutil
 import tempfile
-from pathlib import Path
 
 import pytest
 from PySide6.QtCore import Qt
@@ -24,24 +22,9 @@ from rpyc_explorer.machines.record import Machine
 from rpyc_explorer.machines.store import MachineStore
 from rpyc_explorer.views import window_settings
 from rpyc_explorer.views.host_key_dialog import HostKeyDialog
+from qt_wait import visible_child, wait_for_widget
 from rpyc_explorer.views.session_tabs import TabState
 
-_spec = importlib.util.spec_from_file_location(
-    "app_conftest", Path(__file__).resolve().parents[1] / "app" / "conftest.py"
-)
-_app_conftest = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(_app_conftest)
-qloop = _app_conftest.qloop
-arun = _app_conftest.arun
-app_dirs = _app_conftest.app_dirs
-memory_keyring = _app_conftest.memory_keyring
-_wait_spec = importlib.util.spec_from_file_location(
-    "app_qt_wait", Path(__file__).resolve().parents[1] / "app" / "qt_wait.py"
-)
-_qt_wait = importlib.util.module_from_spec(_wait_spec)
-_wait_spec.loader.exec_module(_qt_wait)
-wait_for_widget = _qt_wait.wait_for_widget
-visible_child = _qt_wait.visible_child
 
 pytestmark = [pytest.mark.ssh, pytest.mark.gui, pytest.mark.timeout(180)]
 SCENARIO_TIMEOUT = 150

@@ -7,12 +7,10 @@ API, so the same tests work when the remote user differs from ours (the sshd tes
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import os
 import shutil
 import stat
 import time
-from pathlib import Path
 
 import pytest
 from explorer_support import FrameCounter, make_session
@@ -20,13 +18,6 @@ from plumbum import local
 
 from rpyc_engine.deploy import DeployedServer
 
-_spec = importlib.util.spec_from_file_location(
-    "app_conftest", Path(__file__).resolve().parents[1] / "app" / "conftest.py"
-)
-_app_conftest = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(_app_conftest)
-qloop = _app_conftest.qloop
-arun = _app_conftest.arun
 
 SERVICE = "rpyc_engine.services.explorer.ExplorerService"
 FILE_COUNT = 10_000

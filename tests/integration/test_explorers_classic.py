@@ -7,10 +7,8 @@ each page is one call, as on our own service. Stock rpyc appears only in tests.
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import os
 import threading
-from pathlib import Path
 
 import pytest
 from explorer_support import FrameCounter
@@ -23,14 +21,6 @@ from rpyc_engine import classic
 rpyc = pytest.importorskip("rpyc")
 from rpyc.utils.server import ThreadedServer as StockThreadedServer  # noqa: E402
 
-_spec = importlib.util.spec_from_file_location(
-    "app_conftest", Path(__file__).resolve().parents[1] / "app" / "conftest.py"
-)
-_app_conftest = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(_app_conftest)
-qloop = _app_conftest.qloop
-arun = _app_conftest.arun
-app_dirs = _app_conftest.app_dirs
 
 pytestmark = pytest.mark.timeout(60)
 
