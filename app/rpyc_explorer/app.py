@@ -37,7 +37,13 @@ def configure_stderr_logging(level: str) -> None:
 
 
 def install_pane_handler(window: Any) -> Any:
-    """Forward the application's and the engine's log records to the log pane."""
+    """Forward the application's and the engine's log records to the log pane.
+
+    The session layer's records carry the machine name, so this handler already
+    shows what the controller's and the sessions' `log` signals emit. Those
+    signals stay unconnected here, because connecting them would show each
+    line twice.
+    """
     from rpyc_explorer.widgets.log_pane import QtLogHandler
 
     handler = QtLogHandler(logging.DEBUG)

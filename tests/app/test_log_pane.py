@@ -60,6 +60,23 @@ def test_log_pane_filters_machine_and_level(qtbot):
     logger.removeHandler(handler)
 
 
+def test_log_pane_files_alias_prefixed_records(qtbot):
+    pane, handler, logger = make_pane(qtbot)
+    pane.register_machine("Alpha", "Alpha")
+    logger.info("%s: deployed in %.2f s", "Alpha", 0.5)
+    logger.info("%s: sent %d bytes", "conn 7", 10)
+    logger.info("Alpha: no %s argument", "alias")
+
+    by_text = {e.text.split(None, 2)[2]: e.machine_id for e in pane._entries}
+    assert by_text["Alpha: deployed in 0.50 s"] == "Alpha"
+    assert by_text["conn 7: sent 10 bytes"] == ""
+    assert by_text["Alpha: no alias argument"] == ""
+    assert pane.machine_combo.count() == 2
+    pane.show_machine("Alpha")
+    assert pane.visible_lines() == [pane._entries[0].text]
+    logger.removeHandler(handler)
+
+
 def test_log_pane_redacts_secrets(qtbot):
     pane, handler, logger = make_pane(qtbot)
     logger.info("login with password=hunter2 and token: abc123")

@@ -13,7 +13,7 @@ import collections
 import logging
 import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from PySide6.QtCore import QObject, Qt, Signal, Slot
@@ -83,6 +83,10 @@ class LogEntry:
             when the record carries no name), or "" when none.
         machine_name: that machine's name for the machine combo, or "".
         text: the formatted, redacted line (may span lines for tracebacks).
+        subject: for a record without a machine, the first %-argument of a
+            message that starts with "%s: " (the engine names the machine alias
+            first that way), else "". The pane files the line under that machine
+            when it knows one of that name.
     """
 
     created: float
@@ -90,6 +94,7 @@ class LogEntry:
     machine_id: str
     machine_name: str
     text: str
+    subject: str = ""
 
 
 def _machine_of(record: logging.LogRecord) -> tuple[str, str]:
@@ -105,6 +110,15 @@ def _machine_of(record: logging.LogRecord) -> tuple[str, str]:
     # records only the name and the machine combo shows names.
     key = str(name or machine_id or "")
     return key, key
+
+
+def _subject_of(record: logging.LogRecord) -> str:
+    args = record.args
+    if not isinstance(record.msg, str) or not record.msg.startswith("%s: "):
+        return ""
+    if isinstance(args, tuple) and args and isinstance(args[0], str):
+        return args[0]
+    return ""
 
 
 class _Bridge(QObject):
@@ -133,8 +147,9 @@ class QtLogHandler(logging.Handler):
         try:
             text = redact(self.format(record))
             machine_id, machine_name = _machine_of(record)
+            subject = "" if machine_id else _subject_of(record)
             entry = LogEntry(
-                record.created, record.levelno, machine_id, machine_name, text
+                record.created, record.levelno, machine_id, machine_name, text, subject
             )
             self.bridge.entry.emit(entry)
         except RuntimeError:
@@ -204,6 +219,11 @@ class LogPane(QWidget):
     @Slot(object)
     def add_entry(self, entry: LogEntry) -> None:
         """Store an entry and show it when it passes the filters."""
+        if not entry.machine_id and entry.subject in self._machine_names:
+            name = self._machine_names[entry.subject]
+            entry = replace(
+                entry, machine_id=entry.subject, machine_name=name
+            )
         self._entries.append(entry)
         if entry.machine_id:
             self.register_machine(entry.machine_id, entry.machine_name)
