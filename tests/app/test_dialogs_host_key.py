@@ -125,6 +125,19 @@ def test_password_dialog_without_keyring_never_remembers(qtbot):
     assert dialog.answer().remember is False
 
 
+def test_password_dialog_shows_notice_only_when_given(qtbot):
+    plain = PasswordDialog("Password", "Password:")
+    noted = PasswordDialog(
+        "Password", "Password:", can_remember=False, notice="No keyring here."
+    )
+    for dialog in (plain, noted):
+        qtbot.addWidget(dialog)
+        dialog.show()
+    assert plain.notice_label.isHidden()
+    assert not noted.notice_label.isHidden()
+    assert noted.notice_label.text() == "No keyring here."
+
+
 def test_password_dialog_cancel_gives_no_secret(qtbot):
     dialog = PasswordDialog("Password", "Password:")
     qtbot.addWidget(dialog)

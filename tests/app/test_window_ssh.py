@@ -154,3 +154,72 @@ def test_window_ssh_password_dialog(qtbot, arun, window, sshd_server, memory_key
     arun(scenario(), timeout=CONNECT_TIMEOUT)
     stored = memory_keyring.entries.get((SERVICE_NAME, f"{machine.id}/password"))
     assert stored == sshd_server.password
+
+
+@pytest.fixture
+def keyringless_window(qtbot, app_dirs):
+    """The real window whose credential store has keyring's fail backend."""
+    import keyring.backends.fail
+    from rpyc_explorer.app import create_window
+    from rpyc_explorer.machines.credentials import CredentialStore
+    from rpyc_explorer.machines.known_hosts import KnownHosts
+    from rpyc_explorer.machines.store import MachineStore
+    from rpyc_explorer.views import window_settings
+
+    window = create_window(
+        store=MachineStore(app_dirs["config"]),
+        credentials=CredentialStore(backend=keyring.backends.fail.Keyring()),
+        known_hosts=KnownHosts(app_dirs["data"] / "known_hosts", read_only_files=[]),
+        settings=window_settings.open_settings(app_dirs["config"]),
+    )
+    qtbot.addWidget(window)
+    window.show()
+    qtbot.waitExposed(window)
+    return window
+
+
+def test_window_ssh_password_without_keyring(
+    qtbot, arun, keyringless_window, sshd_server
+):
+    if sshd_server.password is None:
+        pytest.skip("password login needs the tests to run as root")
+    window = keyringless_window
+    machine = window.store.add(Machine.new(
+        "loopback password", host=sshd_server.host, port=sshd_server.port,
+        user=sshd_server.user, auth="password",
+    ))  # fmt: skip
+
+    async def connect_with_password(first: bool) -> tuple[str, bool, str]:
+        task = window.connect_machine(machine.id)
+        if first:
+            host_dialog = await wait_for_widget(
+                visible_child(window, HostKeyDialog), timeout=60
+            )
+            host_dialog.accept_save_button.click()
+        dialog = await wait_for_widget(
+            visible_child(window, PasswordDialog), timeout=60
+        )
+        notice = dialog.notice_label.text() if dialog.notice_label.isVisible() else ""
+        remember_shown = not dialog.remember_box.isHidden()
+        status = window.statusBar().currentMessage()
+        qtbot.keyClicks(dialog.secret_edit, sshd_server.password)
+        dialog.buttons.button(dialog.buttons.StandardButton.Ok).click()
+        await task
+        assert window.tabs.state(machine.id) is TabState.CONNECTED
+        await window.disconnect_machine(machine.id)
+        return notice, remember_shown, status
+
+    async def scenario():
+        return [await connect_with_password(first) for first in (True, False)]
+
+    (notice, remember_shown, status), again = arun(
+        scenario(), timeout=2 * CONNECT_TIMEOUT
+    )
+    assert notice.startswith("Passwords cannot be remembered: no system keyring")
+    assert "asked for them on every connection" in notice
+    assert not remember_shown
+    assert status == notice
+    # The second connect prompts for the password again, without the notice.
+    assert again[0] == ""
+    assert not again[1]
+    assert "cannot be remembered" not in again[2]

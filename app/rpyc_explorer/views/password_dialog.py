@@ -39,6 +39,8 @@ class PasswordDialog(QDialog):
         can_remember: show the "remember in keyring" box (False when the policy
             forbids it or no keyring exists).
         parent: the parent window.
+        notice: a note shown above the buttons, such as why the secret cannot be
+            remembered; hidden when empty.
     """
 
     def __init__(
@@ -47,6 +49,7 @@ class PasswordDialog(QDialog):
         prompt: str,
         can_remember: bool = True,
         parent: QWidget | None = None,
+        notice: str = "",
     ) -> None:
         super().__init__(parent)
         self.setWindowTitle(title)
@@ -56,6 +59,9 @@ class PasswordDialog(QDialog):
         self.secret_edit.setEchoMode(QLineEdit.EchoMode.Password)
         self.remember_box = QCheckBox("Remember in keyring", self)
         self.remember_box.setVisible(can_remember)
+        self.notice_label = QLabel(notice, self)
+        self.notice_label.setWordWrap(True)
+        self.notice_label.setVisible(bool(notice))
         self.buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel,
             self,
@@ -66,6 +72,7 @@ class PasswordDialog(QDialog):
         layout.addWidget(self.prompt_label)
         layout.addWidget(self.secret_edit)
         layout.addWidget(self.remember_box)
+        layout.addWidget(self.notice_label)
         layout.addWidget(self.buttons)
         self.setMinimumWidth(380)
 

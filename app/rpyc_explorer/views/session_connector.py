@@ -33,6 +33,8 @@ log = logging.getLogger(__name__)
 
 # How long a cancelled connect may take to tear down before the tab closes anyway.
 CANCEL_WAIT = 25.0
+# How long a notice stays in the status bar.
+NOTICE_MILLISECONDS = 30_000
 _CHANGED_KEY_HINT = (
     "Ask the host's administrator whether the key changed. If it did, use "
     '"Forget host key…" in the machine\'s context menu and connect again.'
@@ -64,11 +66,18 @@ async def show_changed_host_key(
 
 
 async def ask_secret(
-    parent: QWidget | None, machine: Machine, prompt: str, kind: str, can_remember: bool
+    parent: QWidget | None,
+    machine: Machine,
+    prompt: str,
+    kind: str,
+    can_remember: bool,
+    notice: str = "",
 ) -> SecretAnswer:
-    """Ask for a password or passphrase for `machine`."""
+    """Ask for a password or passphrase for `machine`, showing `notice` if given."""
     what = "Passphrase" if kind == "passphrase" else "Password"
-    dialog = PasswordDialog(f"{what} for {machine.name}", prompt, can_remember, parent)
+    dialog = PasswordDialog(
+        f"{what} for {machine.name}", prompt, can_remember, parent, notice
+    )
     await run_dialog(dialog)
     return dialog.answer()
 
@@ -162,8 +171,20 @@ class SessionConnector:
         )
 
     async def _ask_secret(self, prompt: SecretPrompt) -> SecretAnswer:
+        # The "cannot be remembered" notice comes once per run (the machine dialog
+        # may have taken it already); later prompts only hide the remember box.
+        notice = self.controller.keyring_notice()
+        if notice:
+            status_bar = getattr(self.parent, "statusBar", None)
+            if status_bar is not None:
+                status_bar().showMessage(notice, NOTICE_MILLISECONDS)
         return await ask_secret(
-            self.parent, prompt.machine, prompt.prompt, prompt.kind, prompt.can_remember
+            self.parent,
+            prompt.machine,
+            prompt.prompt,
+            prompt.kind,
+            prompt.can_remember,
+            notice,
         )
 
     def _show_changed_key(self, exc: HostKeyChanged) -> None:
