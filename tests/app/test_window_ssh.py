@@ -44,6 +44,15 @@ def key_machine(server) -> Machine:
     )  # fmt: skip
 
 
+def password_machine(server) -> Machine:
+    if server.password is None:
+        pytest.skip("password login needs the tests to run as root")
+    return Machine.new(
+        "loopback password", host=server.host, port=server.port,
+        user=server.user, auth="password",
+    )  # fmt: skip
+
+
 def test_window_ssh_host_key_accept_and_save(
     qtbot, arun, window, sshd_server, app_dirs
 ):
@@ -126,12 +135,7 @@ def test_window_ssh_changed_key_then_forget(qtbot, arun, window, sshd_server, ap
 
 
 def test_window_ssh_password_dialog(qtbot, arun, window, sshd_server, memory_keyring):
-    if sshd_server.password is None:
-        pytest.skip("password login needs the tests to run as root")
-    machine = window.store.add(Machine.new(
-        "loopback password", host=sshd_server.host, port=sshd_server.port,
-        user=sshd_server.user, auth="password",
-    ))  # fmt: skip
+    machine = window.store.add(password_machine(sshd_server))
 
     async def scenario():
         task = window.connect_machine(machine.id)
@@ -181,13 +185,8 @@ def keyringless_window(qtbot, app_dirs):
 def test_window_ssh_password_without_keyring(
     qtbot, arun, keyringless_window, sshd_server
 ):
-    if sshd_server.password is None:
-        pytest.skip("password login needs the tests to run as root")
     window = keyringless_window
-    machine = window.store.add(Machine.new(
-        "loopback password", host=sshd_server.host, port=sshd_server.port,
-        user=sshd_server.user, auth="password",
-    ))  # fmt: skip
+    machine = window.store.add(password_machine(sshd_server))
 
     async def connect_with_password(first: bool) -> tuple[str, bool, str]:
         task = window.connect_machine(machine.id)
@@ -223,3 +222,38 @@ def test_window_ssh_password_without_keyring(
     assert again[0] == ""
     assert not again[1]
     assert "cannot be remembered" not in again[2]
+
+
+def test_window_ssh_rejected_stored_password(
+    qtbot, arun, window, sshd_server, memory_keyring
+):
+    machine = window.store.add(password_machine(sshd_server))
+    entry = (SERVICE_NAME, f"{machine.id}/password")
+    memory_keyring.entries[entry] = "stale-password"
+
+    async def scenario():
+        task = window.connect_machine(machine.id)
+        host_dialog = await wait_for_widget(
+            visible_child(window, HostKeyDialog), timeout=60
+        )
+        host_dialog.accept_save_button.click()
+        await task
+        assert window.tabs.state(machine.id) is TabState.FAILED
+        panel = window.tabs.progress_panel(machine.id)
+        assert panel.forget_button.isVisible()
+        assert "stale-password" not in panel.error_label.text()
+
+        panel.forget_button.click()
+        dialog = await wait_for_widget(
+            visible_child(window, PasswordDialog), timeout=60
+        )
+        assert entry not in memory_keyring.entries
+        qtbot.keyClicks(dialog.secret_edit, sshd_server.password)
+        dialog.buttons.button(dialog.buttons.StandardButton.Ok).click()
+        await wait_for_widget(
+            lambda: window.tabs.state(machine.id) is TabState.CONNECTED, timeout=60
+        )
+        await window.disconnect_machine(machine.id)
+
+    arun(scenario(), timeout=2 * CONNECT_TIMEOUT)
+    assert entry not in memory_keyring.entries
