@@ -184,6 +184,8 @@ class Connection:
         self._local_ref_codes: Dict[tuple, Encoded] = {}
         self._remote_ref_codes: Dict[tuple, Encoded] = {}
         self._releases: Deque[_ProxyRef] = collections.deque()
+        # Frames of DEL replies held back until the next send (see Driver.backlog).
+        self._held_replies: Deque[bytes] = collections.deque()
         self._close_lock = threading.Lock()
         self._closed = False
         # Set once on_connect returned: on_disconnect runs only after a successful connect.
@@ -309,14 +311,25 @@ class Connection:
         frame = encode_frame(payload, self._config.compression_threshold)
         if self._releases:
             frame = self._release_frames() + frame
+        if self._held_replies:
+            frame = self._take_held_replies() + frame
         self._driver.send(frame)
+
+    def _take_held_replies(self) -> bytes:
+        frames = []
+        held = self._held_replies
+        while True:
+            try:
+                frames.append(held.popleft())
+            except IndexError:
+                return b"".join(frames)
 
     # ------------------------------------------------------------------ releases
 
     def flush_releases(self) -> None:
-        """Send the DEL requests queued by dying proxies, if any, in one write."""
-        if self._releases and not self._closed:
-            frames = self._release_frames()
+        """Send the queued DEL requests and held DEL replies, if any, in one write."""
+        if (self._releases or self._held_replies) and not self._closed:
+            frames = self._take_held_replies() + self._release_frames()
             if frames:
                 try:
                     self._driver.send(frames)
@@ -503,6 +516,12 @@ class Connection:
             if handler_code == HANDLE_CLOSE:
                 return
             reply = encode_reply(seq, self._box(value))
+            if handler_code == HANDLE_DEL and self._driver.backlog():
+                # Nobody waits for this reply: send it with the next frame.
+                self._held_replies.append(
+                    encode_frame(reply, self._config.compression_threshold)
+                )
+                return
         except KeyboardInterrupt as exc:
             if self._config.propagate_KeyboardInterrupt_locally:
                 raise

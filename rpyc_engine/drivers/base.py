@@ -94,6 +94,16 @@ class Driver(abc.ABC):
         allows every thread; an event-loop driver rejects the loop's own thread.
         """
 
+    def backlog(self) -> bool:
+        """True when payloads already read wait to be dispatched.
+
+        The connection then holds back the reply to a DEL request and sends it with the
+        next frame, which usually follows at once (the peer sends DEL requests just
+        before its next call). The driver must call ``connection.flush_releases()`` once
+        the backlog is gone. The default reports none.
+        """
+        return False
+
     def linger(self, timeout: float) -> None:
         """Wait up to ``timeout`` seconds for the peer to close, discarding what arrives.
 

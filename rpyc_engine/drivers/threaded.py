@@ -132,8 +132,14 @@ class ThreadedDriver(Driver):
         self._dispatch(payload)
         return True
 
+    def backlog(self) -> bool:
+        return bool(self._inbox)
+
     def _dispatch(self, payload: bytes) -> None:
-        self.connection.dispatch_payload(payload)  # type: ignore[union-attr]
+        connection = self.connection
+        connection.dispatch_payload(payload)  # type: ignore[union-attr]
+        if connection._held_replies and not self._inbox:  # type: ignore[union-attr]
+            connection.flush_releases()  # type: ignore[union-attr]
         if self._waiters:
             with self._cond:
                 self._cond.notify_all()
@@ -229,7 +235,9 @@ class ThreadedDriver(Driver):
                     self._dispatch(payload)
                     served = True
                     break
-        self.connection.flush_releases()  # type: ignore[union-attr]
+        if not self._inbox:
+            # With payloads left, the next serve (or the next send) carries these.
+            self.connection.flush_releases()  # type: ignore[union-attr]
         if not served and self._closed:
             raise ConnectionClosed("the connection is closed")
         return served
