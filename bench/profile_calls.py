@@ -36,7 +36,6 @@ from typing import Any, Callable, Dict, List, Optional
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 KINDS = ("ping", "held", "chain", "root")
-ROUND_TRIPS = {"ping": 1, "held": 1, "chain": 2, "root": 2, "floor": 1}
 
 
 # ---------------------------------------------------------------------- server side
@@ -101,7 +100,7 @@ class Server:
         self.port = int(line)
 
     def cpu_ns(self) -> int:
-        """CPU time of every thread of the server so far, in nanoseconds."""
+        """Return the CPU time of all the server's threads so far, in nanoseconds."""
         total = 0
         for path in glob.glob(f"/proc/{self.process.pid}/task/*/schedstat"):
             try:
@@ -264,7 +263,7 @@ def _load() -> str:
 
 
 def profile(directory: str, kinds: List[str], calls: int) -> None:
-    """Run our client and our classic/service servers under cProfile."""
+    """Profile our client and our classic and service servers with cProfile."""
     os.makedirs(directory, exist_ok=True)
     server_files = {}
     servers = {}
