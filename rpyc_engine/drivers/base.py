@@ -98,8 +98,8 @@ class Driver(abc.ABC):
         """True when payloads already read wait to be dispatched.
 
         The connection then holds back the reply to a DEL request and sends it with the
-        next frame, which usually follows at once (the peer sends DEL requests just
-        before its next call). The driver must call ``connection.flush_releases()`` once
+        next frame, which usually follows at once: this engine writes its DEL requests
+        together with its next call, so they arrive in one read. The driver must call ``connection.flush_releases()`` once
         the backlog is gone. The default reports none.
         """
         return False
