@@ -185,7 +185,9 @@ def target_rows(figures: Sequence[Figure]) -> List[str]:
             rows.append(f"| {title} | ≥ {needed}× | failed | |")
             return
         met = "met" if figure.ratio >= needed else "**missed**"
-        rows.append(f"| {title} | ≥ {needed}× | {format_ratio(figure)} | {met} |")
+        # Three decimals, so a ratio just under the bound does not print as equal to it.
+        shown = f"{figure.ratio:.3f}× ({format_ratio(figure)})"
+        rows.append(f"| {title} | ≥ {needed}× | {shown} | {met} |")
 
     def limit_target(
         title: str,
