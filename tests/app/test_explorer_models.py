@@ -37,10 +37,10 @@ async def load_all(model, index, timeout: float = 20.0) -> None:
     deadline = loop.time() + timeout
     while True:
         node = model.node(index)
-        if not node.loading and not model.canFetchMore(index):
+        if not node.loading and not model.has_more(index):
             return
         if not node.loading:
-            model.fetchMore(index)
+            model.fetch_next(index)
         assert loop.time() < deadline, "pages did not finish loading"
         await asyncio.sleep(0.01)
 
@@ -92,6 +92,30 @@ def test_files_model_pages_and_loading_row(session, tmp_path, arun, qtmodelteste
     qtmodeltester.check(model)
 
 
+def test_files_model_later_pages_on_request(session, tmp_path, arun):
+    for number in range(30):
+        (tmp_path / f"f{number:02d}").touch()
+    model = FilesModel(session)
+    model.page_size = 10
+    model.set_roots([str(tmp_path)])
+    top = model.index(0, 0)
+    assert model.canFetchMore(top)
+    model.fetchMore(top)
+    arun(wait_page(model, top))
+    assert model.node(top).loaded_items() == 10
+    assert model.has_more(top)
+    # A view's relayout calls fetchMore again; only fetch_next loads later pages.
+    assert not model.canFetchMore(top)
+    model.fetchMore(top)
+    assert model.pages_requested == 1
+    assert model.fetch_next(top)
+    assert not model.fetch_next(top)  # one page per branch in flight
+    assert model.pages_requested == 2
+    arun(wait_page(model, top))
+    assert child_names(model, top) == [f"f{number:02d}" for number in range(20)]
+    assert model.node(top).loaded_items() == 20
+
+
 def test_files_model_error_row_in_place(session, tmp_path, arun):
     model = FilesModel(session)
     model.set_roots([str(tmp_path / "vanished")])
@@ -102,6 +126,8 @@ def test_files_model_error_row_in_place(session, tmp_path, arun):
     assert "not-found" in text
     assert "vanished" in text
     assert not model.canFetchMore(top)
+    assert not model.has_more(top)
+    assert not model.fetch_next(top)
 
 
 def test_files_model_sort_filter_hidden(session, tmp_path, arun):
@@ -204,9 +230,9 @@ def test_cached_calls_one_frame_per_page(session, tmp_path, arun):
     top = model.index(0, 0)
     counter = session.frame_counter
     trips_per_page = []
-    while model.canFetchMore(top):
+    while model.has_more(top):
         before = counter.round_trips
-        model.fetchMore(top)
+        model.fetch_next(top)
         arun(wait_page(model, top))
         trips_per_page.append(counter.round_trips - before)
     assert model.rowCount(top) == 1500

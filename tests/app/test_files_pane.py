@@ -164,3 +164,43 @@ def test_refresh_shows_new_files(pane, arun, qtbot, tmp_path):
     pane.tree.setFocus()
     qtbot.keyClick(pane.tree, Qt.Key_F5)
     arun(wait_until(lambda: names(pane.model, top) == ["first", "second"]))
+
+
+@pytest.fixture
+def large_dir(tmp_path):
+    directory = tmp_path / "large"
+    directory.mkdir()
+    for number in range(10_000):
+        (directory / f"f{number:05d}").touch()
+    return directory
+
+
+def test_unscrolled_pane_loads_one_page(pane, arun, large_dir):
+    top = open_dir(pane, arun, large_dir)
+    assert pane.model.node(top).loaded_items() == pane.model.page_size
+    # Give the view its relayouts and scroll checks; none of them may load a page.
+    arun(asyncio.sleep(0.5))
+    assert pane.tree.load_visible_pages() == 0
+    assert pane.model.pages_requested == 1
+    assert not pane.model.node(top).loading
+    assert pane.model.rowCount(top) == pane.model.page_size
+
+
+def test_scrolling_to_bottom_loads_next_page(pane, arun, large_dir):
+    top = open_dir(pane, arun, large_dir)
+    page = pane.model.page_size
+    pane.tree.scrollToBottom()
+    arun(wait_until(lambda: pane.model.node(top).loaded_items() == 2 * page))
+    assert pane.model.pages_requested == 2
+    assert names(pane.model, top)[page] == f"f{page:05d}"
+
+
+def test_short_pages_fill_viewport(pane, arun, tmp_path):
+    for number in range(30):
+        (tmp_path / f"f{number:02d}").touch()
+    pane.model.page_size = 4
+    top = open_dir(pane, arun, tmp_path)
+    # Four rows leave the viewport mostly empty, so the view asks for more itself.
+    arun(wait_until(lambda: pane.model.node(top).loaded_items() == 30))
+    assert names(pane.model, top) == [f"f{number:02d}" for number in range(30)]
+    assert pane.model.pages_requested == 8

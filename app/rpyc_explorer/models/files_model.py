@@ -48,10 +48,13 @@ class FileEntry:
         "owner",
         "group",
         "target",
+        "texts",
     )
 
     def __init__(self, path: str, entry: tuple) -> None:
         self.path = path
+        # The column texts, formatted on the first paint of the row.
+        self.texts: tuple[str, ...] | None = None
         (
             self.name,
             self.kind,
@@ -88,6 +91,25 @@ def format_size(size: int) -> str:
     if value >= 1024:
         value, unit = value / 1024, "TiB"
     return f"{int(value)} B" if unit == "B" else f"{value:.1f} {unit}"
+
+
+def format_entry(entry: FileEntry) -> tuple[str, ...]:
+    """Format the text of every column of ``entry``, in `COLUMNS` order."""
+    size = "" if entry.kind == "dir" else format_size(entry.size)
+    modified = ""
+    if entry.mtime:
+        moment = datetime.datetime.fromtimestamp(entry.mtime)
+        modified = moment.strftime("%Y-%m-%d %H:%M")
+    return (
+        entry.name,
+        size,
+        KIND_LABELS.get(entry.kind, entry.kind),
+        modified,
+        stat.filemode(entry.mode),
+        entry.owner,
+        entry.group,
+        entry.target,
+    )
 
 
 class FilesModel(PagedTreeModel):
@@ -155,7 +177,9 @@ class FilesModel(PagedTreeModel):
     def node_data(self, node: Node, column: int, role: int) -> Any:
         entry: FileEntry = node.data
         if role == Qt.DisplayRole:
-            return self._display(entry, column)
+            if entry.texts is None:
+                entry.texts = format_entry(entry)
+            return entry.texts[column]
         if role == PathRole:
             return entry.path
         if role == EntryRole:
@@ -167,22 +191,6 @@ class FilesModel(PagedTreeModel):
         if role == Qt.TextAlignmentRole and column == 1:
             return int(Qt.AlignRight | Qt.AlignVCenter)
         return None
-
-    def _display(self, entry: FileEntry, column: int) -> str:
-        if column == 0:
-            return entry.name
-        if column == 1:
-            return "" if entry.kind == "dir" else format_size(entry.size)
-        if column == 2:
-            return KIND_LABELS.get(entry.kind, entry.kind)
-        if column == 3:
-            if not entry.mtime:
-                return ""
-            moment = datetime.datetime.fromtimestamp(entry.mtime)
-            return moment.strftime("%Y-%m-%d %H:%M")
-        if column == 4:
-            return stat.filemode(entry.mode)
-        return (entry.owner, entry.group, entry.target)[column - 5]
 
     def find_child(self, parent_index: Any, name: str) -> Any:
         """Return the index of the loaded child ``name`` (invalid if not loaded)."""

@@ -57,6 +57,8 @@ class ObjectsModel(PagedTreeModel):
         self.session = session
         self.flags_mask = SHOW_CALLABLES
         self.module_filter = ""
+        # Made on first use, when a QGuiApplication surely exists.
+        self._italic: QFont | None = None
         roots = [
             (
                 "modules",
@@ -121,7 +123,8 @@ class ObjectsModel(PagedTreeModel):
         if role == Qt.ToolTipRole:
             return item.dotted_name() if column == 0 else item.text
         if role == Qt.FontRole and item.kind == "property":
-            font = QFont()
-            font.setItalic(True)
-            return font
+            if self._italic is None:
+                self._italic = QFont()
+                self._italic.setItalic(True)
+            return self._italic
         return None

@@ -2,9 +2,16 @@
 
 `PagedTreeModel` adapts pages of rows (one remote call each) to `QAbstractItemModel`.
 Expanding a node makes the view call `fetchMore`, which starts one asyncio task for the
-next page and shows a "loading…" row at the end of the node until the page arrives; the
+first page and shows a "loading…" row at the end of the node until the page arrives; the
 GUI thread never waits. A page that fails becomes an error row in place. `release`
 drops the children of a collapsed branch, so cached rows do not pile up.
+
+`canFetchMore` is true only for a node's first page. QTreeView (PySide6 6.11) calls
+`fetchMore` for each expanded node it lays out, and each inserted page makes it lay the
+tree out again. A true `canFetchMore` for later pages would therefore load a large
+directory page after page while nobody scrolls. Later pages come from `fetch_next`,
+which a view calls when its viewport reaches the end of the loaded rows (see
+`views.paged_tree_view`). At most one page per node is in flight.
 
 Subclasses supply `load_page` (the remote call), `make_child` (a node from one row) and
 `node_data` (what a cell shows).
@@ -50,6 +57,7 @@ class Node:
         "loading",
         "expandable",
         "epoch",
+        "loaded",
     )
 
     def __init__(
@@ -67,9 +75,26 @@ class Node:
         # Bumped when the children are released, so a page requested before that is
         # dropped when it arrives.
         self.epoch = 0
+        # How many children are items; the placeholder rows only ever follow them.
+        self.loaded = 0
 
     def loaded_items(self) -> int:
-        return sum(1 for child in self.children if child.kind == "item")
+        """Return how many children are loaded items (not placeholder rows)."""
+        return self.loaded
+
+    def has_more(self) -> bool:
+        """Return whether the remote side has children that are not loaded yet."""
+        if self.kind != "item" or not self.expandable:
+            return False
+        return self.total is None or self.loaded < self.total
+
+    def drop_children(self) -> None:
+        """Forget the loaded children and any page still in flight."""
+        self.children = []
+        self.loaded = 0
+        self.total = None
+        self.loading = False
+        self.epoch += 1
 
 
 class PagedTreeModel(QAbstractItemModel):
@@ -185,23 +210,38 @@ class PagedTreeModel(QAbstractItemModel):
     # -- paging -----------------------------------------------------------------
 
     def canFetchMore(self, parent: IndexLike) -> bool:
+        # Only a branch's first page is fetchable here, because later pages come from
+        # fetch_next (see the module docstring). The top level is never fetched.
         owner = self.node(parent)
-        # The top level is set with set_top_level, never fetched.
-        if owner.kind != "item" or not owner.expandable or owner.loading:
-            return False
-        if any(child.kind == "error" for child in owner.children):
-            return False
-        return owner.total is None or owner.loaded_items() < owner.total
+        return owner.total is None and not owner.loading and owner.has_more()
 
     def fetchMore(self, parent: IndexLike) -> None:
-        if not self.canFetchMore(parent):
-            return
+        if self.canFetchMore(parent):
+            self._start_page(self.node(parent))
+
+    def has_more(self, parent: IndexLike) -> bool:
+        """Return whether ``parent`` has children on the remote side not loaded yet."""
+        return self.node(parent).has_more()
+
+    def fetch_next(self, parent: IndexLike) -> bool:
+        """Request the next page of ``parent``'s children.
+
+        A view calls this when its viewport reaches the last loaded row of ``parent``.
+
+        Returns:
+            True if a page request started; False if every child is loaded, the
+            branch failed, or a page of ``parent`` is still in flight.
+        """
         owner = self.node(parent)
+        if owner.loading or not owner.has_more():
+            return False
+        self._start_page(owner)
+        return True
+
+    def _start_page(self, owner: Node) -> None:
         owner.loading = True
         self.pages_requested += 1
-        task = asyncio.ensure_future(
-            self._fetch(owner, owner.loaded_items(), owner.epoch)
-        )
+        task = asyncio.ensure_future(self._fetch(owner, owner.loaded, owner.epoch))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -238,8 +278,10 @@ class PagedTreeModel(QAbstractItemModel):
             owner.loading = False
             self.pageFailed.emit(index, message)
             return
-        owner.total = int(total) if rows else owner.loaded_items()
-        self._append(owner, [self.make_child(owner, row) for row in rows])
+        children = [self.make_child(owner, row) for row in rows]
+        owner.total = int(total) if children else owner.loaded
+        self._append(owner, children)
+        owner.loaded += len(children)
         owner.loading = False
         self.pageLoaded.emit(index)
 
@@ -267,7 +309,7 @@ class PagedTreeModel(QAbstractItemModel):
     def _remove_placeholders(self, owner: Node) -> None:
         # Placeholders only ever sit after the loaded items, so rows above them keep
         # their numbers.
-        first = owner.loaded_items()
+        first = owner.loaded
         last = len(owner.children) - 1
         if last < first:
             return
@@ -280,11 +322,10 @@ class PagedTreeModel(QAbstractItemModel):
         owner = self.node(index)
         if owner.children:
             self.beginRemoveRows(self.index_of(owner), 0, len(owner.children) - 1)
-            owner.children = []
+            owner.drop_children()
             self.endRemoveRows()
-        owner.total = None
-        owner.loading = False
-        owner.epoch += 1
+        else:
+            owner.drop_children()
 
     def reload(self, index: IndexLike) -> None:
         """Release the children of ``index`` and fetch their first page again."""
@@ -299,7 +340,7 @@ class PagedTreeModel(QAbstractItemModel):
             child.parent = self._root
             child.row = position
         self._root.children = list(nodes)
-        self._root.total = len(nodes)
+        self._root.total = self._root.loaded = len(nodes)
         self._root.loading = False
         self.endResetModel()
 
@@ -307,10 +348,7 @@ class PagedTreeModel(QAbstractItemModel):
         """Forget every page below the top level (sort, filter or toggles changed)."""
         self.beginResetModel()
         for child in self._root.children:
-            child.children = []
-            child.total = None
-            child.loading = False
-            child.epoch += 1
+            child.drop_children()
         self.endResetModel()
 
     async def shutdown(self) -> None:

@@ -36,6 +36,7 @@ from ..models.files_model import EntryRole, FilesModel, PathRole, format_size
 from ..models.paged_tree import ERROR_COLOR
 from ..transfers import Transfer, TransferQueue
 from ..widgets.path_bar import PathBar
+from .paged_tree_view import PagedTreeView
 from .transfers_view import TransfersView
 
 log = logging.getLogger(__name__)
@@ -112,9 +113,8 @@ class FilesPane(QWidget):
         self.banner.setStyleSheet(f"color: {ERROR_COLOR}; padding: 2px;")
         self.banner.hide()
 
-        self.tree = QTreeView(self)
+        self.tree = PagedTreeView(self)
         self.tree.setModel(self.model)
-        self.tree.setUniformRowHeights(True)
         self.tree.setSortingEnabled(True)
         self.tree.sortByColumn(0, Qt.AscendingOrder)
         self.tree.setSelectionMode(QTreeView.ExtendedSelection)

@@ -21,7 +21,6 @@ from PySide6.QtWidgets import (
     QPlainTextEdit,
     QPushButton,
     QSplitter,
-    QTreeView,
     QVBoxLayout,
     QWidget,
 )
@@ -34,6 +33,7 @@ from ..models.objects_model import (
     ObjectItem,
     ObjectsModel,
 )
+from .paged_tree_view import PagedTreeView
 
 log = logging.getLogger(__name__)
 
@@ -83,9 +83,8 @@ class ModulesPane(QWidget):
         options.addWidget(self.dunder_box)
         options.addWidget(self.callables_box)
 
-        self.tree = QTreeView(self)
+        self.tree = PagedTreeView(self)
         self.tree.setModel(self.model)
-        self.tree.setUniformRowHeights(True)
         self.tree.header().resizeSection(0, 240)
         self.tree.collapsed.connect(self.model.release)
         self.tree.selectionModel().currentChanged.connect(self._on_current_changed)
