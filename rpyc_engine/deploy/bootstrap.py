@@ -36,17 +36,26 @@ null = os.open(os.devnull, os.O_RDONLY)
 os.dup2(null, 0)
 os.close(null)
 os.dup2(2, 1)
-reader = io.open(stream_in, "rb", buffering=1 << 16)
 def fail(reason):
     sys.stderr.write("rpyc-deploy: bad payload: %s\n" % reason)
     sys.stderr.flush()
     os._exit(EXIT_BAD_PAYLOAD)
 def read_exactly(size):
-    data = reader.read(size)
-    if len(data) != size:
-        fail("expected %d bytes, got %d" % (size, len(data)))
-    return data
-header = reader.readline(200).split()
+    # Unbuffered, so nothing after the bundle is read here: the server reads the rest.
+    parts = []
+    while size > 0:
+        data = os.read(stream_in, min(size, 1 << 20))
+        if not data:
+            fail("stream ended %d bytes early" % size)
+        parts.append(data)
+        size -= len(data)
+    return b"".join(parts)
+def read_line(limit):
+    line = b""
+    while not line.endswith(b"\n") and len(line) < limit:
+        line += read_exactly(1)
+    return line
+header = read_line(200).split()
 if len(header) != 3 or header[0] != MAGIC:
     fail("unexpected header %r" % b" ".join(header)[:80])
 config = json.loads(read_exactly(int(header[1])).decode("utf-8"))
@@ -80,7 +89,7 @@ sys.meta_path.insert(0, MemoryFinder())
 for name in [n for n in sys.modules if n == "rpyc_engine" or n.startswith("rpyc_engine.")]:
     del sys.modules[name]
 from rpyc_engine.deploy import remote
-remote.main(reader, stream_out, config)
+remote.main(stream_in, stream_out, config)
 """
 
 

@@ -176,10 +176,11 @@ class DeployedServer:
         Raises:
             DeployError: the deployment is closed or its SSH session is gone.
         """
-        from rpyc_engine.factory import connect_socket
+        from rpyc_engine.factory import connect_stream
         from rpyc_engine.services.base import VoidService
 
-        connection = connect_socket(self.open_socket(), service or VoidService, config)
+        stream = self._open(lambda mux_: mux_.open_stream())
+        connection = connect_stream(stream, service or VoidService, config)
         with self._lock:
             self._connections = [
                 known for known in self._connections if not known.closed
@@ -197,6 +198,9 @@ class DeployedServer:
         Raises:
             DeployError: the deployment is closed or its SSH session is gone.
         """
+        return self._open(lambda mux_: mux_.open_channel())
+
+    def _open(self, opener: Callable[[mux.Multiplexer], Any]) -> Any:
         with self._lock:
             if self._closed or self._mux is None or self._mux.closed.is_set():
                 reason = self._mux.close_reason if self._mux else "not deployed"
@@ -207,7 +211,7 @@ class DeployedServer:
                     hint="Create a new DeployedServer",
                 )
             try:
-                return self._mux.open_channel()
+                return opener(self._mux)
             except mux.MuxError as exc:
                 raise DeployError(self.alias, CLOSING, str(exc)) from exc
 
@@ -342,6 +346,7 @@ class DeployedServer:
             on_control=self._on_control,
             name=f"deploy-{self.alias}",
             expect_preamble=mux.PREAMBLE,
+            wait_readable=transport.wait_readable,
         )
         self._mux.start()
         self._check_cancel()

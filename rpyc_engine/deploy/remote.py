@@ -2,8 +2,8 @@
 
 The bootstrap (``rpyc_engine.deploy.bootstrap``) imports this module from the in-memory
 bundle and calls `main`. The server never listens on any socket: every connection arrives
-as a channel of the multiplexed stdio stream (``rpyc_engine.deploy.mux``) and is served on
-one end of a private socketpair. The process exits, and takes nothing with it because it
+as a channel of the multiplexed stdio stream (``rpyc_engine.deploy.mux``), which the
+connection's own thread reads and writes. The process exits, and takes nothing with it because it
 wrote no file, when any of these happens:
 
 * the client sends SHUTDOWN;
@@ -17,14 +17,12 @@ CPython 3.8 and newer and import only the standard library and the engine.
 from __future__ import annotations
 
 import importlib
-import io
 import logging
 import os
-import socket
+import select
 import sys
 import threading
 import time
-from typing import Any, Dict
 
 from rpyc_engine.deploy import mux
 
@@ -36,7 +34,7 @@ EXIT_HEARTBEAT = 3
 EXIT_SERVICE = 4
 
 
-def resolve_service(name: str) -> Any:
+def resolve_service(name: str) -> type:
     """Import ``package.module.ClassName`` and return the class."""
     module_name, _, class_name = name.rpartition(".")
     if not module_name:
@@ -55,7 +53,7 @@ def resolve_service(name: str) -> Any:
 class _Server:
     """State of one deployed server process."""
 
-    def __init__(self, reader: io.BufferedReader, out_fd: int, config: Dict[str, Any]) -> None:
+    def __init__(self, in_fd: int, out_fd: int, config: dict) -> None:
         self.service = resolve_service(config["service"])
         self.heartbeat = float(config.get("heartbeat") or 0)
         self.misses = int(config.get("misses") or 4)
@@ -64,13 +62,28 @@ class _Server:
         self.stopped = threading.Event()
         self._out_fd = out_fd
         self._connections = 0
+        self._in_fd = in_fd
+        self._poller = select.poll()
+        self._poller.register(in_fd, select.POLLIN | select.POLLHUP)
         self.mux = mux.Multiplexer(
-            recv=reader.read1,
+            recv=self._recv,
             write=self._write_all,
             on_open=self._serve_channel,
             on_control=self._on_control,
             name="deployed",
+            wait_readable=self._wait_readable,
+            accept_streams=True,
         )
+
+    def _recv(self, size: int) -> bytes:
+        try:
+            return os.read(self._in_fd, size)
+        except OSError:
+            return b""
+
+    def _wait_readable(self, timeout: object) -> bool:
+        millis = None if timeout is None else max(0, int(timeout * 1000 + 0.999))
+        return bool(self._poller.poll(millis))
 
     def _write_all(self, data: bytes) -> None:
         view = memoryview(data)
@@ -81,28 +94,28 @@ class _Server:
     def write_preamble(self) -> None:
         self._write_all(mux.PREAMBLE)
 
-    def _on_control(self, kind: int, message: Dict[str, Any]) -> None:
+    def _on_control(self, kind: int, message: dict) -> None:
         if kind == mux.SHUTDOWN:
             self.stop("shutdown requested by the client", EXIT_SHUTDOWN)
 
-    def _serve_channel(self, sock: socket.socket) -> None:
+    def _serve_channel(self, stream: mux.MuxStream) -> None:
         self._connections += 1
         thread = threading.Thread(
             target=self._serve_connection,
-            args=(sock, self._connections),
+            args=(stream, self._connections),
             name=f"deployed-conn{self._connections}",
         )
         thread.daemon = True
         thread.start()
 
-    def _serve_connection(self, sock: socket.socket, number: int) -> None:
+    def _serve_connection(self, stream: mux.MuxStream, number: int) -> None:
         from rpyc_engine.config import Config
-        from rpyc_engine.factory import connect_socket
+        from rpyc_engine.factory import connect_stream
 
         connection = None
         try:
             config = Config(connid=f"deployed-{number}")
-            connection = connect_socket(sock, self.service, config)
+            connection = connect_stream(stream, self.service, config)
             connection.serve_all()
         except Exception as exc:  # one broken connection must not end the server
             logger.debug("connection %d ended: %r", number, exc)
@@ -110,9 +123,9 @@ class _Server:
             if connection is not None:
                 try:
                     connection.close()
-                except Exception:  # already broken; the socket is closed below
+                except Exception:  # already broken; the channel is closed below
                     pass
-            sock.close()
+            stream.close()
 
     def stop(self, reason: str, status: int) -> None:
         if not self.stopped.is_set():
@@ -132,24 +145,24 @@ class _Server:
         self.stop(f"stdio stream closed ({self.mux.close_reason})", EXIT_SHUTDOWN)
 
 
-def _start_thread(target: Any, name: str) -> None:
+def _start_thread(target: object, name: str) -> None:
     thread = threading.Thread(target=target, name=name)
     thread.daemon = True
     thread.start()
 
 
-def main(reader: io.BufferedReader, out_fd: int, config: Dict[str, Any]) -> None:
+def main(in_fd: int, out_fd: int, config: dict) -> None:
     """Serve until the client goes away, then end the process.
 
     Args:
-        reader: buffered reader on the original stdin, positioned after the bundle.
+        in_fd: a duplicate of the original stdin, positioned right after the bundle.
         out_fd: a duplicate of the original stdout; fd 1 already points at stderr, so
             ``print`` in served code cannot corrupt the stream.
         config: ``service`` (dotted class name), ``heartbeat`` (seconds, 0 disables),
             ``misses`` (silent heartbeat intervals before exiting).
     """
     try:
-        server = _Server(reader, out_fd, config)
+        server = _Server(in_fd, out_fd, config)
     except Exception as exc:
         sys.stderr.write(
             f"rpyc-deploy: cannot load service {config.get('service')!r}: {exc!r}\n"

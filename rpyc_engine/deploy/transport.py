@@ -16,6 +16,8 @@ import abc
 import collections
 import functools
 import logging
+import os
+import select
 import shlex
 import signal
 import subprocess
@@ -45,6 +47,10 @@ class Transport(abc.ABC):
     @abc.abstractmethod
     def recv(self, size: int) -> bytes:
         """Return up to ``size`` bytes of the remote stdout; ``b""`` at end of stream."""
+
+    @abc.abstractmethod
+    def wait_readable(self, timeout: Optional[float]) -> bool:
+        """Return whether `recv` has data or end of stream within ``timeout`` seconds."""
 
     @abc.abstractmethod
     def write(self, data: bytes) -> None:
@@ -130,10 +136,21 @@ class SubprocessTransport(Transport):
         self._process = process
         self._start_check = start_check
         self.local_pid = process.pid
+        self._stdout_fd = process.stdout.fileno()
+        self._poller = select.poll()
+        self._poller.register(self._stdout_fd, select.POLLIN | select.POLLHUP)
         self._start_stderr_thread(process.stderr.read)
 
     def recv(self, size: int) -> bytes:
-        return self._process.stdout.read(size)
+        try:
+            return os.read(self._stdout_fd, size)
+        except OSError:
+            return b""
+
+    def wait_readable(self, timeout: Optional[float]) -> bool:
+        millis = None if timeout is None else max(0, int(timeout * 1000 + 0.999))
+        # A closed descriptor reports POLLNVAL: readable, and the read then ends it.
+        return bool(self._poller.poll(millis))
 
     def write(self, data: bytes) -> None:
         view = memoryview(data)
@@ -198,6 +215,13 @@ class ParamikoTransport(Transport):
 
     def recv(self, size: int) -> bytes:
         return self._channel.recv(size)
+
+    def wait_readable(self, timeout: Optional[float]) -> bool:
+        channel = self._channel
+        if channel.recv_ready() or channel.eof_received or channel.closed:
+            return True
+        readable, _, _ = select.select([channel], [], [], timeout)
+        return bool(readable)
 
     def write(self, data: bytes) -> None:
         if self._channel.closed:
