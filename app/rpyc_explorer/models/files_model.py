@@ -15,7 +15,7 @@ from typing import Any
 from PySide6.QtCore import QModelIndex, QObject, Qt
 from PySide6.QtGui import QIcon
 
-from .paged_tree import Node, PagedTreeModel
+from .paged_tree import DISPLAY_ROLE, TOOLTIP_ROLE, Node, PagedTreeModel
 
 COLUMNS = (
     "Name",
@@ -33,6 +33,10 @@ KIND_LABELS = {"dir": "Folder", "file": "File", "link": "Link", "other": "Other"
 # Data roles beyond Qt's: the remote path and the raw entry tuple.
 PathRole = Qt.UserRole + 1
 EntryRole = Qt.UserRole + 2
+
+_DECORATION_ROLE = int(Qt.ItemDataRole.DecorationRole)
+_ALIGNMENT_ROLE = int(Qt.ItemDataRole.TextAlignmentRole)
+_SIZE_ALIGNMENT = int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
 
 
 class FileEntry:
@@ -176,7 +180,7 @@ class FilesModel(PagedTreeModel):
 
     def node_data(self, node: Node, column: int, role: int) -> Any:
         entry: FileEntry = node.data
-        if role == Qt.DisplayRole:
+        if role == DISPLAY_ROLE:
             if entry.texts is None:
                 entry.texts = format_entry(entry)
             return entry.texts[column]
@@ -184,12 +188,13 @@ class FilesModel(PagedTreeModel):
             return entry.path
         if role == EntryRole:
             return entry.as_tuple()
-        if role == Qt.DecorationRole and column == 0:
-            return self._icons.get(entry.kind)
-        if role == Qt.ToolTipRole and column == 0:
-            return entry.path
-        if role == Qt.TextAlignmentRole and column == 1:
-            return int(Qt.AlignRight | Qt.AlignVCenter)
+        if column == 0:
+            if role == _DECORATION_ROLE:
+                return self._icons.get(entry.kind)
+            if role == TOOLTIP_ROLE:
+                return entry.path
+        elif column == 1 and role == _ALIGNMENT_ROLE:
+            return _SIZE_ALIGNMENT
         return None
 
     def find_child(self, parent_index: Any, name: str) -> Any:

@@ -13,7 +13,7 @@ from typing import Any
 from PySide6.QtCore import QObject, Qt
 from PySide6.QtGui import QFont
 
-from .paged_tree import Node, PagedTreeModel
+from .paged_tree import DISPLAY_ROLE, TOOLTIP_ROLE, Node, PagedTreeModel
 
 COLUMNS = ("Name", "Type", "Value")
 SHOW_PRIVATE = 1
@@ -22,6 +22,8 @@ SHOW_CALLABLES = 4
 
 # Data role beyond Qt's: the ObjectItem.
 ItemRole = Qt.UserRole + 1
+
+_FONT_ROLE = int(Qt.ItemDataRole.FontRole)
 
 
 class ObjectItem:
@@ -116,13 +118,13 @@ class ObjectsModel(PagedTreeModel):
 
     def node_data(self, node: Node, column: int, role: int) -> Any:
         item: ObjectItem = node.data
-        if role == Qt.DisplayRole:
+        if role == DISPLAY_ROLE:
             return (item.name, item.type_name, item.text)[column]
         if role == ItemRole:
             return item
-        if role == Qt.ToolTipRole:
+        if role == TOOLTIP_ROLE:
             return item.dotted_name() if column == 0 else item.text
-        if role == Qt.FontRole and item.kind == "property":
+        if role == _FONT_ROLE and item.kind == "property":
             if self._italic is None:
                 self._italic = QFont()
                 self._italic.setItalic(True)

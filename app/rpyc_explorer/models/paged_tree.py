@@ -40,6 +40,18 @@ PAGE_SIZE = 500
 ERROR_COLOR = "#c0392b"
 
 IndexLike = QModelIndex | QPersistentModelIndex
+
+# Views call flags() and data() several times per row on every layout and paint, and
+# looking members up on PySide6's Qt namespace costs microseconds per call, so the hot
+# paths compare against these plain values.
+DISPLAY_ROLE = int(Qt.ItemDataRole.DisplayRole)
+TOOLTIP_ROLE = int(Qt.ItemDataRole.ToolTipRole)
+FOREGROUND_ROLE = int(Qt.ItemDataRole.ForegroundRole)
+_PLACEHOLDER_FLAGS = Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemNeverHasChildren
+_BRANCH_FLAGS = Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
+# ItemNeverHasChildren lets QTreeView skip hasChildren() for leaves when it lays out.
+_LEAF_FLAGS = _BRANCH_FLAGS | Qt.ItemFlag.ItemNeverHasChildren
+_NO_FLAGS = Qt.ItemFlag.NoItemFlags
 # The invalid index that stands for the top level; Qt passes it as the default parent.
 _TOP = QModelIndex()
 
@@ -142,12 +154,12 @@ class PagedTreeModel(QAbstractItemModel):
     def index(
         self, row: int, column: int, parent: IndexLike = _TOP
     ) -> QModelIndex:
-        if column < 0 or column >= len(self._headers):
-            return QModelIndex()
-        owner = self.node(parent)
-        if row < 0 or row >= len(owner.children):
-            return QModelIndex()
-        return self.createIndex(row, column, owner.children[row])
+        # QTreeView calls this for every row on each layout, so it stays inline.
+        owner = parent.internalPointer() if parent.isValid() else self._root
+        children = owner.children
+        if 0 <= row < len(children) and 0 <= column < len(self._headers):
+            return self.createIndex(row, column, children[row])
+        return QModelIndex()
 
     def parent(self, index: IndexLike = _TOP) -> QModelIndex:  # type: ignore[override]
         if not index.isValid():
@@ -186,26 +198,27 @@ class PagedTreeModel(QAbstractItemModel):
 
     def flags(self, index: IndexLike) -> Qt.ItemFlag:
         if not index.isValid():
-            return Qt.NoItemFlags
-        if self.node(index).kind != "item":
-            return Qt.ItemIsEnabled
-        return Qt.ItemIsEnabled | Qt.ItemIsSelectable
+            return _NO_FLAGS
+        node = index.internalPointer()
+        if node.kind != "item":
+            return _PLACEHOLDER_FLAGS
+        return _BRANCH_FLAGS if node.expandable else _LEAF_FLAGS
 
-    def data(self, index: IndexLike, role: int = Qt.DisplayRole) -> Any:
+    def data(self, index: IndexLike, role: int = DISPLAY_ROLE) -> Any:
         if not index.isValid():
             return None
-        node = self.node(index)
+        node = index.internalPointer()
+        if node.kind == "item":
+            return self.node_data(node, index.column(), role)
         if node.kind == "loading":
-            return (
-                "loading…" if role == Qt.DisplayRole and index.column() == 0 else None
-            )
-        if node.kind == "error":
-            if role in (Qt.DisplayRole, Qt.ToolTipRole) and index.column() == 0:
-                return node.data
-            if role == Qt.ForegroundRole:
-                return QBrush(QColor(ERROR_COLOR))
+            if role == DISPLAY_ROLE and index.column() == 0:
+                return "loading…"
             return None
-        return self.node_data(node, index.column(), role)
+        if role in (DISPLAY_ROLE, TOOLTIP_ROLE) and index.column() == 0:
+            return node.data
+        if role == FOREGROUND_ROLE:
+            return QBrush(QColor(ERROR_COLOR))
+        return None
 
     # -- paging -----------------------------------------------------------------
 
@@ -297,6 +310,9 @@ class PagedTreeModel(QAbstractItemModel):
         return node is self._root
 
     def _append(self, owner: Node, nodes: list[Node]) -> None:
+        # NOTE: QTreeView lays out every row of an expanded branch again after each
+        # insert, calling index() and flags() per row, so a page appended to a branch
+        # still costs time in proportion to the rows already loaded there.
         if not nodes:
             return
         first = len(owner.children)
