@@ -54,9 +54,10 @@ MAX_PAYLOAD = 16 * 1024 * 1024
 # (a .bashrc echo) puts text ahead of it, which the client skips, up to MAX_NOISE bytes.
 PREAMBLE = b"\x00rpyc-deploy-stream\x00"
 MAX_NOISE = 64 * 1024
-# Seconds without a channel reading the pipe before the multiplexer's thread reads it,
-# and how long that thread waits for data before it checks for a channel reader again.
-IDLE_GRACE = 0.05
+# Seconds without a channel reading the pipe before the multiplexer's thread reads it
+# (at once when no channel is open), and how long that thread waits for data before it
+# checks for a channel reader again.
+IDLE_GRACE = 0.02
 IDLE_POLL = 1.0
 
 
@@ -245,6 +246,7 @@ class MuxStream:
         if self.closed:
             return
         self.closed = True
+        self.mux.stream_closed()
         if not self.sent_close:
             self.sent_close = True
             self.mux.send_frame(CLOSE, self.number)
@@ -304,6 +306,9 @@ class Multiplexer:
         self._waiting = 0
         self._last_release = 0.0
         self._delivered = False
+        self._open_streams = 0
+        # Set when the multiplexer's thread should check at once whether to read.
+        self._wake = threading.Event()
         self._buffer = bytearray()
         self._synced = expect_preamble is None
         self._thread = threading.Thread(target=self._run, name=name + "-demux")
@@ -338,6 +343,13 @@ class Multiplexer:
         """Open a new channel and return it as a `MuxStream` for ``connect_stream``."""
         return self._open(MuxStream)
 
+    def stream_closed(self):
+        """Note that a `MuxStream` closed: with none left, read in our thread at once."""
+        with self.cond:
+            self._open_streams -= 1
+            if self._open_streams <= 0:
+                self._wake.set()
+
     def open_channel(self):
         """Open a new channel and return a connected socket for it."""
         channel = self._open(_Channel)
@@ -350,6 +362,9 @@ class Multiplexer:
             self._next_channel += 1
             channel = kind(self, number)
             self._channels[number] = channel
+        if kind is MuxStream:
+            with self.cond:
+                self._open_streams += 1
         if not self.send_frame(OPEN, number):
             if isinstance(channel, _Channel):
                 channel.abort()
@@ -375,6 +390,7 @@ class Multiplexer:
         logger.debug("%s: closed (%s)", self.name, reason)
         for channel in channels:
             channel.abort()
+        self._wake.set()
         with self.cond:
             self.cond.notify_all()
 
@@ -412,6 +428,8 @@ class Multiplexer:
                     self._last_release = time.monotonic()
                     if self._waiting:
                         cond.notify_all()
+                    elif stream.closed or stream.got_close:
+                        self._wake.set()
 
     def _read_once(self, timeout):
         """Read what the stream has within ``timeout`` seconds and dispatch its frames."""
@@ -439,16 +457,16 @@ class Multiplexer:
         poll = None if self._wait_readable is None else IDLE_POLL
         while not self.closed.is_set():
             with self.cond:
-                idle = (
-                    not self._reading
-                    and not self._waiting
-                    and time.monotonic() - self._last_release >= IDLE_GRACE
-                )
+                self._wake.clear()
+                pause = 0.0
+                if self._open_streams > 0:
+                    pause = self._last_release + IDLE_GRACE - time.monotonic()
+                idle = not self._reading and not self._waiting and pause <= 0
                 if idle:
                     self._reading = True
                     self._delivered = False
             if not idle:
-                self.closed.wait(IDLE_GRACE)
+                self._wake.wait(max(pause, 0.001) if pause > 0 else IDLE_GRACE)
                 continue
             try:
                 while not self.closed.is_set():
@@ -544,6 +562,8 @@ class Multiplexer:
             channel = kind(self, number)
             self._channels[number] = channel
         if isinstance(channel, MuxStream):
+            with self.cond:
+                self._open_streams += 1
             self._on_open(channel)
             return
         channel.start()
