@@ -1,8 +1,8 @@
 """A tree view that requests the next page of a `PagedTreeModel` branch on scrolling.
 
 `PagedTreeModel.canFetchMore` covers only a branch's first page (see that module for
-why), so this view asks for later pages itself: after each scroll, resize, expansion
-or arrived page it looks at the row at the bottom of the viewport and calls
+why), so this view requests later pages itself. After each scroll, resize, expansion
+or arrived page it finds the row at the bottom of the viewport and calls
 `PagedTreeModel.fetch_next` for each branch whose loaded rows end within one screen of
 it. A branch that nobody scrolls through stays at its first page.
 """
