@@ -29,11 +29,45 @@ CANDIDATES = (
     "python",
 )
 EXIT_NO_PYTHON = 97
+# Seconds between the probe's checks that its SSH session still exists.
+WATCH_INTERVAL = 1
 REPORT_PREFIX = "rpyc-deploy-probe: "
 
 PROBE_SCRIPT = r"""
 override=$1
 boot=$2
+ids() {
+    # Print the parent PID and process group of process $1.
+    if [ -r "/proc/$1/stat" ]; then
+        read -r stat <"/proc/$1/stat" && set -- ${stat##*) } && echo "$2 $3"
+    else
+        ps -o ppid= -o pgid= -p "$1" 2>/dev/null
+    fi
+}
+alive() {
+    kill -0 "$1" 2>/dev/null || [ -d "/proc/$1" ]
+}
+# sshd signals nothing when a session without a terminal ends, so a candidate that
+# hangs would outlive a cancelled deploy. sshd made the session's first process the
+# leader of our process group: once that leader's parent (sshd's session process) is
+# gone, end the whole group.
+set -- $(ids $$)
+group=$2
+set -- $(ids "${group:-0}")
+session=$1
+watchdog=
+if [ -n "$group" ] && [ -n "$session" ] && [ "$session" -gt 1 ]; then
+    (
+        trap 'kill "$nap" 2>/dev/null; exit 0' TERM
+        while alive "$session"; do
+            sleep WATCH_INTERVAL &
+            nap=$!
+            wait "$nap"
+        done
+        kill -s KILL -- "-$group"
+    ) </dev/null >/dev/null 2>&1 &
+    watchdog=$!
+fi
 usable() {
     "$1" -S -c 'import sys; sys.exit(sys.version_info[:2] < MIN_VERSION)' >/dev/null 2>&1
 }
@@ -44,7 +78,10 @@ else
 fi
 for name in "$@"; do
     path=$(command -v "$name" 2>/dev/null) || continue
-    if usable "$path"; then exec "$path" -c "$boot"; fi
+    if usable "$path"; then
+        [ -z "$watchdog" ] || kill "$watchdog"
+        exec "$path" -c "$boot"
+    fi
 done
 for name in "$@"; do
     if path=$(command -v "$name" 2>/dev/null); then
@@ -54,6 +91,7 @@ for name in "$@"; do
         echo "PREFIX$name=" >&2
     fi
 done
+[ -z "$watchdog" ] || kill "$watchdog"
 exit EXIT_NO_PYTHON
 """
 
@@ -80,6 +118,7 @@ def probe_script() -> str:
         .replace("PREFIX", REPORT_PREFIX)
         .replace("EXIT_NO_PYTHON", str(EXIT_NO_PYTHON))
         .replace("MIN_VERSION", repr(MIN_VERSION))
+        .replace("WATCH_INTERVAL", str(WATCH_INTERVAL))
     )
 
 

@@ -348,17 +348,7 @@ def stalling_python(request):
     ("stalling_python", "phase"),
     [
         pytest.param(STALL_IN_STARTING, Phase.STARTING, id="starting"),
-        pytest.param(
-            STALL_IN_PROBE,
-            Phase.FINDING_PYTHON,
-            id="probe",
-            marks=pytest.mark.xfail(
-                reason="DeployedServer cannot stop a remote probe that ignores end of "
-                "input: sshd sends no signal to a session without a terminal, so the "
-                "probe's sleep outlives the cancel",
-                strict=False,
-            ),
-        ),
+        pytest.param(STALL_IN_PROBE, Phase.FINDING_PYTHON, id="probe"),
     ],
     indirect=["stalling_python"],
 )
