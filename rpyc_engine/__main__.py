@@ -64,7 +64,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)"
     )
     serve.add_argument(
-        "--port", type=int, default=18812, help="TCP port, 0 picks a free one"
+        "--port",
+        type=int,
+        default=18812,
+        help="TCP port to listen on (default 18812, with TLS too); 0 picks a free one",
     )
     where = serve.add_mutually_exclusive_group()
     where.add_argument(

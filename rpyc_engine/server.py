@@ -323,7 +323,8 @@ class Server:
         try:
             new_sock, credentials = self.authenticator(sock)
         except AuthenticationError as exc:
-            self.logger.info(
+            # A rejected client is a security event that admins want to see by default.
+            self.logger.warning(
                 "server %s: conn %s: rejected by authenticator: %s",
                 self.label,
                 connid,
