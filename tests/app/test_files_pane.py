@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import QApplication, QVBoxLayout, QWidget
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -152,6 +154,31 @@ def test_machine_tab_combines_panes(qtbot, qloop, session, arun):
     tab.focus_path_bar()
     assert tab.tabs.currentWidget() is tab.files_pane
     tab.refresh()
+    arun(tab.shutdown())
+
+
+@pytest.mark.parametrize("shown", ["modules", "files"])
+def test_window_ctrl_l_focuses_path_bar(shown, qtbot, session, arun):
+    # The window's menu action owns Ctrl+L; a second binding in the pane would make
+    # Qt report an ambiguous shortcut and run neither.
+    window = QWidget()
+    qtbot.addWidget(window)
+    tab = MachineTab(session, window)
+    QVBoxLayout(window).addWidget(tab)
+    action = QAction("Go to path", window)
+    action.setShortcut(QKeySequence("Ctrl+L"))
+    action.triggered.connect(tab.focus_path_bar)
+    window.addAction(action)
+    window.show()
+    qtbot.waitExposed(window)
+    window.activateWindow()
+    arun(wait_until(lambda: tab.files_pane.model.root_paths() != []))
+    tab.tabs.setCurrentWidget(getattr(tab, f"{shown}_pane"))
+    tab.console_pane.setFocus()
+    qtbot.keyClick(tab.console_pane, Qt.Key_L, Qt.ControlModifier)
+    assert tab.tabs.currentWidget() is tab.files_pane
+    qtbot.waitUntil(lambda: QApplication.focusWidget() is tab.files_pane.path_bar)
+    assert tab.files_pane.path_bar.selectedText() == tab.files_pane.path_bar.text()
     arun(tab.shutdown())
 
 

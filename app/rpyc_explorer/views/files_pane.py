@@ -146,7 +146,6 @@ class FilesPane(QWidget):
         layout.addLayout(buttons)
         layout.addWidget(self.banner)
         layout.addWidget(main, 1)
-        QShortcut(QKeySequence("Ctrl+L"), self, self.focus_path_bar)
         QShortcut(QKeySequence(QKeySequence.Refresh), self, self.refresh)
         QShortcut(QKeySequence(QKeySequence.Delete), self.tree, self.delete_selected)
         QShortcut(QKeySequence("F2"), self.tree, self.rename_selected)
@@ -187,6 +186,7 @@ class FilesPane(QWidget):
         self.path_bar.set_path(path)
 
     def focus_path_bar(self) -> None:
+        """Focus the path bar; the window's Ctrl+L action calls this through the tab."""
         self.path_bar.focus()
 
     def refresh(self) -> None:
