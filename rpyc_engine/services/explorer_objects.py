@@ -21,6 +21,7 @@ Server side: CPython 3.8+, standard library only.
 from __future__ import annotations
 
 import inspect
+import keyword
 import reprlib
 import sys
 import threading
@@ -277,14 +278,23 @@ class ObjectBrowser:
     def send_to_console(
         self, root: str, path: tuple, name: str
     ) -> Tuple[str, Optional[tuple]]:
-        """Bind the object at ``path`` to ``name`` (or a free ``objN``) there."""
+        """Bind the object at ``path`` to ``name`` there.
+
+        ``name`` is used only when it is an identifier, not a keyword and not bound
+        yet, so sending never replaces a console variable; otherwise the object gets
+        the first free ``objN``.
+        """
         try:
             value, descriptor = self.resolve(root, tuple(path))
         except Exception as exc:
             return ("", _error(exc))
         if descriptor:
             return ("", ("error", "evaluate the property before sending it", str(path)))
-        if not name or not name.isidentifier():
+        if (
+            not name.isidentifier()
+            or keyword.iskeyword(name)
+            or name in self.namespace
+        ):
             number = 1
             while f"obj{number}" in self.namespace:
                 number += 1

@@ -290,6 +290,23 @@ def test_send_to_console():
     assert methods.console.namespace["obj1"] is os
 
 
+def test_send_to_console_uses_free_own_name():
+    methods = ExplorerMethods()
+    path = (("key", "os"), ("attr", "getcwd"))
+    assert methods.exposed_send_to_console("modules", path, "getcwd") == (
+        "getcwd",
+        None,
+    )
+    assert methods.console.namespace["getcwd"] is os.getcwd
+    # A bound name, a keyword or a non-identifier never replaces a variable.
+    methods.console.namespace["obj1"] = "kept"
+    for wanted, expected in (("getcwd", "obj2"), ("class", "obj3"), ("os.path", "obj4")):
+        name, error = methods.exposed_send_to_console("modules", path, wanted)
+        assert (name, error) == (expected, None)
+    assert methods.console.namespace["getcwd"] is os.getcwd
+    assert methods.console.namespace["obj1"] == "kept"
+
+
 def test_completion_is_static(tripwire):
     namespace = {"t": tripwire, "os": os}
     assert complete(namespace, "x = t.ar") == (6, ("armed",))

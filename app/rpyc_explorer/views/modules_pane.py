@@ -205,9 +205,14 @@ class ModulesPane(QWidget):
         item = self.current_item()
         if item is None or not item.path:
             return ""
+        # The object's own name when the console has no such variable yet.
+        wanted = item.path[-1][1]
         try:
             name, error = await self.session.call(
-                "send_to_console", item.root, item.path, ""
+                "send_to_console",
+                item.root,
+                item.path,
+                wanted if isinstance(wanted, str) else "",
             )
         except Exception as exc:
             name, error = "", ("error", str(exc), "")
