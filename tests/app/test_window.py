@@ -10,7 +10,6 @@ import tomllib
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel, QMessageBox
 from qt_wait import visible_child, wait_for_widget
-from rpyc_explorer.app import create_window
 from rpyc_explorer.icons import ConnectionState
 from rpyc_explorer.machines.credentials import SERVICE_NAME, CredentialStore
 from rpyc_explorer.machines.known_hosts import KnownHosts
@@ -19,6 +18,7 @@ from rpyc_explorer.machines.store import MachineStore
 from rpyc_explorer.views import window_settings
 from rpyc_explorer.views.machine_dialog import MachineDialog
 from rpyc_explorer.views.session_tabs import TabState
+from window_fakes import FakeSession, fake_connector, make_window
 
 
 @pytest.fixture
@@ -30,17 +30,6 @@ def parts(app_dirs, memory_keyring):
         "known_hosts": KnownHosts(app_dirs["data"] / "known_hosts", read_only_files=[]),
         "settings": window_settings.open_settings(app_dirs["config"]),
     }
-
-
-def make_window(qtbot, parts, **kwargs):
-    window = create_window(**parts, **kwargs)
-    qtbot.addWidget(window)
-    window.show()
-    qtbot.waitExposed(window)
-    # Window shortcuts need the window to be active.
-    window.activateWindow()
-    qtbot.waitUntil(window.isActiveWindow, timeout=3000)
-    return window
 
 
 async def click_message_button(window, button: QMessageBox.StandardButton) -> None:
@@ -172,25 +161,6 @@ def test_window_builtin_first_and_groups(qtbot, parts):
     ]
     assert top == ["This computer", "lab", "a"]
     assert window.panel.topLevelItem(1).child(0).text(0) == "b"
-
-
-async def fake_connector(machine, reporter):
-    for phase in ("finding-python", "uploading", "starting", "handshake"):
-        reporter.phase(phase)
-        await asyncio.sleep(0)
-    return FakeSession(machine)
-
-
-class FakeSession:
-    """Stands in for a RemoteSession in the tab-handling tests, which need no deploy."""
-
-    def __init__(self, machine):
-        self.machine = machine
-        self.closed_calls = 0
-
-    async def close(self):
-        self.closed_calls += 1
-        return []
 
 
 def label_tab(session, parent):

@@ -34,7 +34,11 @@ from rpyc_explorer.views import window_settings
 from rpyc_explorer.views.about_dialog import AboutDialog
 from rpyc_explorer.views.actions import WindowActions
 from rpyc_explorer.views.async_dialog import run_dialog
-from rpyc_explorer.views.machine_commands import MachineCommands, secret_kind
+from rpyc_explorer.views.machine_commands import (
+    MachineCommands,
+    ask_yes_no,
+    secret_kind,
+)
 from rpyc_explorer.views.machine_panel import MachinePanel
 from rpyc_explorer.views.session_tabs import (
     CLOSE_TIMEOUT,
@@ -190,7 +194,7 @@ class MainWindow(QMainWindow):
     def _connect_signals(self) -> None:
         a = self.actions
         a.new_machine.triggered.connect(lambda: self.spawn(self._add_machine()))
-        a.edit_machine.triggered.connect(lambda: self._on_selected(self.commands.edit))
+        a.edit_machine.triggered.connect(lambda: self._on_target(self.commands.edit))
         a.clone_machine.triggered.connect(lambda: self._on_selected(self._clone))
         a.delete_machine.triggered.connect(lambda: self._on_selected(self._delete))
         a.import_ssh.triggered.connect(lambda: self.spawn(self.commands.import_ssh()))
@@ -204,9 +208,11 @@ class MainWindow(QMainWindow):
             lambda: self.connect_machine(self.panel.current_machine_id())
         )
         a.disconnect.triggered.connect(
-            lambda: self._on_selected(self.disconnect_machine)
+            lambda: self._on_target(self._confirm_and_disconnect)
         )
-        a.reconnect.triggered.connect(lambda: self._on_selected(self.reconnect_machine))
+        a.reconnect.triggered.connect(
+            lambda: self._on_target(self._confirm_and_reconnect)
+        )
         a.refresh.triggered.connect(self.refresh_current)
         a.focus_path.triggered.connect(self.focus_path_bar)
         a.close_tab.triggered.connect(self.close_current_tab)
@@ -219,7 +225,7 @@ class MainWindow(QMainWindow):
         self.panel.current_machine_changed.connect(lambda _id: self.update_actions())
         self.panel.context_menu_requested.connect(self._show_context_menu)
         self.tabs.state_changed.connect(self._on_state_changed)
-        self.tabs.currentChanged.connect(lambda _index: self.update_actions())
+        self.tabs.currentChanged.connect(self._on_current_tab_changed)
         self.tabs.show_log_requested.connect(self.show_log)
         self.tabs.forget_secret_requested.connect(self.forget_secret_and_retry)
 
@@ -249,6 +255,56 @@ class MainWindow(QMainWindow):
         machine_id = self.panel.current_machine_id()
         if machine_id:
             self.spawn(command(machine_id))
+
+    def target_machine_id(self) -> str:
+        """Return the machine that Edit, Disconnect and Reconnect act on.
+
+        That is the current tab's machine while the tab area has the focus, else the
+        machine selected in the list (which follows the current tab, see
+        `_on_current_tab_changed`).
+        """
+        focus = self.focusWidget()
+        tab_id = self.tabs.current_machine_id()
+        if tab_id and focus is not None and (
+            focus is self.tabs or self.tabs.isAncestorOf(focus)
+        ):
+            return tab_id
+        return self.panel.current_machine_id()
+
+    def _on_target(self, command) -> None:
+        machine_id = self.target_machine_id()
+        if machine_id:
+            self.spawn(command(machine_id))
+
+    def _on_current_tab_changed(self, _index: int) -> None:
+        machine_id = self.tabs.current_machine_id()
+        if machine_id:
+            self.panel.select_machine(machine_id)
+        self.update_actions()
+
+    def console_running(self, machine_id: str) -> bool:
+        """Tell whether a machine's console is running code."""
+        pane = getattr(self.tabs.view(machine_id), "console_pane", None)
+        return bool(getattr(getattr(pane, "console", None), "running", False))
+
+    async def _may_end_session(self, machine_id: str, verb: str) -> bool:
+        if not self.console_running(machine_id):
+            return True
+        name = self.store.get(machine_id).name
+        return await ask_yes_no(
+            self,
+            f"{verb} {name}?",
+            f"The console of {name} is running code. {verb} anyway? "
+            "The running code is interrupted.",
+        )
+
+    async def _confirm_and_disconnect(self, machine_id: str) -> None:
+        if await self._may_end_session(machine_id, "Disconnect"):
+            await self.disconnect_machine(machine_id)
+
+    async def _confirm_and_reconnect(self, machine_id: str) -> None:
+        if await self._may_end_session(machine_id, "Reconnect"):
+            await self.reconnect_machine(machine_id)
 
     # -- machine commands --------------------------------------------------------------
 
@@ -363,7 +419,7 @@ class MainWindow(QMainWindow):
     def update_actions(self) -> None:
         """Enable the actions that fit the selection, current tab and policies."""
         a = self.actions
-        machine_id = self.panel.current_machine_id()
+        machine_id = self.target_machine_id()
         machine = None
         if machine_id:
             try:

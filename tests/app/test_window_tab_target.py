@@ -1,0 +1,75 @@
+"""Machine commands act on the tab in front; ending a busy session asks first."""
+
+from __future__ import annotations
+
+import pytest
+from PySide6.QtWidgets import QMessageBox
+from qt_wait import visible_child, wait_for_widget
+from rpyc_explorer.machines.credentials import CredentialStore
+from rpyc_explorer.machines.known_hosts import KnownHosts
+from rpyc_explorer.machines.record import LOCAL_ID, Machine
+from rpyc_explorer.machines.store import MachineStore
+from rpyc_explorer.views import window_settings
+from window_fakes import BusyTab, fake_connector, make_window
+
+
+@pytest.fixture
+def parts(app_dirs, memory_keyring):
+    return {
+        "store": MachineStore(app_dirs["config"]),
+        "credentials": CredentialStore(backend=memory_keyring),
+        "known_hosts": KnownHosts(app_dirs["data"] / "known_hosts", read_only_files=[]),
+        "settings": window_settings.open_settings(app_dirs["config"]),
+    }
+
+
+def two_tabs(qtbot, arun, parts):
+    other = parts["store"].add(Machine.new("other", host="127.0.0.1"))
+    window = make_window(qtbot, parts, connector=fake_connector, tab_factory=BusyTab)
+
+    async def connect_both():
+        await window.connect_machine(LOCAL_ID)
+        window.panel.select_machine(other.id)
+        await window.connect_machine(other.id)
+
+    arun(connect_both())
+    return window, other
+
+
+def test_disconnect_closes_the_tab_in_front(qtbot, arun, parts):
+    window, other = two_tabs(qtbot, arun, parts)
+    window.tabs.setCurrentIndex(0)
+    assert window.panel.current_machine_id() == LOCAL_ID
+
+    async def scenario():
+        window.actions.disconnect.trigger()
+        await window.wait_idle()
+
+    arun(scenario())
+    assert window.tabs.machine_ids() == [other.id]
+
+
+def test_disconnect_follows_the_focused_tab_area(qtbot, arun, parts):
+    window, other = two_tabs(qtbot, arun, parts)
+    window.tabs.setCurrentIndex(0)
+    window.panel.select_machine(other.id)
+    window.tabs.setFocus()
+    qtbot.waitUntil(window.tabs.hasFocus, timeout=3000)
+    assert window.target_machine_id() == LOCAL_ID
+
+
+def test_disconnect_asks_while_the_console_runs(qtbot, arun, parts):
+    window, other = two_tabs(qtbot, arun, parts)
+    window.tabs.view(other.id).console_pane.console.running = True
+
+    async def answer(button):
+        window.actions.disconnect.trigger()
+        box = await wait_for_widget(visible_child(window, QMessageBox))
+        assert "running code" in box.text()
+        box.button(button).click()
+        await window.wait_idle()
+
+    arun(answer(QMessageBox.StandardButton.No))
+    assert window.tabs.machine_ids() == [LOCAL_ID, other.id]
+    arun(answer(QMessageBox.StandardButton.Yes))
+    assert window.tabs.machine_ids() == [LOCAL_ID]
