@@ -152,7 +152,15 @@ def _sort(entries: list, sort: str) -> None:
     if key not in SORT_KEYS:
         raise ValueError(f"unknown sort key {key!r}; expected one of {SORT_KEYS}")
     index = SORT_KEYS.index(key)
-    if key == "name":
+    if key == "size":
+        # A folder's st_size says nothing about its contents, so folders keep their
+        # name order in both directions and only the files are ordered by size.
+        entries.sort(key=lambda entry: (entry[0].lower(), entry[0]))
+        entries.sort(
+            key=lambda entry: entry[index] if entry[1] != "dir" else 0,
+            reverse=reverse,
+        )
+    elif key == "name":
         entries.sort(key=lambda entry: (entry[0].lower(), entry[0]), reverse=reverse)
     else:
         entries.sort(

@@ -105,6 +105,21 @@ def test_directory_sort_by_size_descending(tmp_path):
     assert [entry[0] for entry in entries] == ["b", "a", "c"]
 
 
+@pytest.mark.parametrize("sort", ["size", "-size"])
+def test_size_sort_keeps_folders_in_name_order(sort):
+    # Folder sizes are whatever the file system reports for the directory itself.
+    entries = [
+        ("zeta", "dir", 40, 0.0, 0o40755, "", "", ""),
+        ("big", "file", 900, 0.0, 0o100644, "", "", ""),
+        ("Alpha", "dir", 4096, 0.0, 0o40755, "", "", ""),
+        ("small", "file", 5, 0.0, 0o100644, "", "", ""),
+        ("mid", "dir", 120, 0.0, 0o40755, "", "", ""),
+    ]
+    files._sort(entries, sort)
+    expected_files = ["small", "big"] if sort == "size" else ["big", "small"]
+    assert [entry[0] for entry in entries] == ["Alpha", "mid", "zeta"] + expected_files
+
+
 @pytest.mark.parametrize(
     ("make", "code"),
     [
