@@ -1,19 +1,21 @@
-"""The server part: the engine's modules that a deployed server needs, as one zip.
+"""The server part: the engine's modules that a deployed server needs, as one blob.
 
 The bundle contains every ``.py`` file of ``rpyc_engine`` except the client-only parts
 (`EXCLUDED`): the asyncio front end and driver, and ``deploy/`` apart from the two modules
 the remote side runs (``mux.py`` and ``remote.py``) and an empty ``deploy/__init__.py``.
-Files are stored deflated with fixed timestamps, so the same sources give the same bytes.
-The built bundle is cached in memory and rebuilt when a source file changes.
+The blob is a ``marshal``-ed dict ``{"rpyc_engine/…/name.py": source bytes}``, compressed
+with zlib, so the remote bootstrap unpacks it with built-in modules only. The same sources
+give the same bytes. The built bundle is cached in memory and rebuilt when a source file
+changes.
 """
 
 from __future__ import annotations
 
-import io
 import logging
+import marshal
 import os
 import threading
-import zipfile
+import zlib
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
@@ -24,7 +26,6 @@ PACKAGE_NAME = PACKAGE_ROOT.name
 EXCLUDED = ("aio.py", "drivers/asyncio.py", "deploy/")
 DEPLOY_INCLUDED = ("deploy/mux.py", "deploy/remote.py")
 DEPLOY_STUB = "deploy/__init__.py"
-_ZIP_TIMESTAMP = (1980, 1, 1, 0, 0, 0)
 
 _cache_lock = threading.Lock()
 _cache: Optional[Tuple[Tuple, bytes]] = None
@@ -56,21 +57,20 @@ def _signature(files: List[str]) -> Tuple:
 
 
 def _build(files: List[str]) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as archive:
-        contents: Dict[str, bytes] = {
-            relative: (PACKAGE_ROOT / relative).read_bytes() for relative in files
-        }
-        contents[DEPLOY_STUB] = b'"""Remote side of zero-deploy (bundle stub)."""\n'
-        for relative in sorted(contents):
-            info = zipfile.ZipInfo(f"{PACKAGE_NAME}/{relative}", _ZIP_TIMESTAMP)
-            info.compress_type = zipfile.ZIP_DEFLATED
-            archive.writestr(info, contents[relative])
-    return buffer.getvalue()
+    contents: Dict[str, bytes] = {
+        f"{PACKAGE_NAME}/{relative}": (PACKAGE_ROOT / relative).read_bytes()
+        for relative in files
+    }
+    contents[f"{PACKAGE_NAME}/{DEPLOY_STUB}"] = (
+        b'"""Remote side of zero-deploy (bundle stub)."""\n'
+    )
+    # Format 2 has no back-references, so equal sources always give equal bytes, and
+    # every Python 3 reads it.
+    return zlib.compress(marshal.dumps(dict(sorted(contents.items())), 2), 9)
 
 
 def server_bundle() -> bytes:
-    """Return the zip bundle of the server part, building it on first use or change."""
+    """Return the bundle of the server part, building it on first use or change."""
     global _cache
     files = server_part_files()
     signature = _signature(files)

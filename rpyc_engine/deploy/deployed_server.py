@@ -2,7 +2,7 @@
 
 One deploy is one remote command: ``/bin/sh -c <probe> … <bootstrap>`` started over SSH
 (or locally). The probe picks the interpreter, the bootstrap reads the server part from
-stdin as a zip and imports it from memory, and the server then serves RPyC connections as
+stdin and imports it from memory, and the server then serves RPyC connections as
 channels multiplexed over the same stdin/stdout. So the deploy opens no port, writes no
 file, sends no secret, and its server ends when the SSH session ends.
 
