@@ -73,3 +73,26 @@ def test_disconnect_asks_while_the_console_runs(qtbot, arun, parts):
     assert window.tabs.machine_ids() == [LOCAL_ID, other.id]
     arun(answer(QMessageBox.StandardButton.Yes))
     assert window.tabs.machine_ids() == [LOCAL_ID]
+
+
+def test_retry_uses_the_edited_machine(qtbot, arun, parts):
+    from rpyc_explorer.views.session_tabs import ConnectFailed
+
+    store = parts["store"]
+    machine = store.add(Machine.new("build", host="127.0.0.1", port=1))
+    ports = []
+
+    async def refusing(machine, reporter):
+        ports.append(machine.port)
+        raise ConnectFailed(f"port {machine.port} refused", "connecting")
+
+    window = make_window(qtbot, parts, connector=refusing, tab_factory=BusyTab)
+
+    async def scenario():
+        await window.connect_machine(machine.id)
+        store.update(machine.replace(port=2))
+        window.tabs.progress_panel(machine.id).retry_button.click()
+        await window.tabs.connect_task(machine.id)
+
+    arun(scenario())
+    assert ports == [1, 2]

@@ -228,6 +228,7 @@ class MainWindow(QMainWindow):
         self.tabs.currentChanged.connect(self._on_current_tab_changed)
         self.tabs.show_log_requested.connect(self.show_log)
         self.tabs.forget_secret_requested.connect(self.forget_secret_and_retry)
+        self.tabs.retry_requested.connect(self.connect_machine)
 
     # -- tasks -------------------------------------------------------------------------
 

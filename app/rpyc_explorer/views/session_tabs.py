@@ -106,6 +106,9 @@ class SessionTabs(QTabWidget):
     show_log_requested = Signal(str)
     # The user asked to forget a machine's remembered secret; carries the machine id.
     forget_secret_requested = Signal(str)
+    # The user pressed Retry in a failed tab; carries the machine id. The window
+    # connects again with the machine as it is stored now, edits included.
+    retry_requested = Signal(str)
 
     def __init__(
         self,
@@ -206,7 +209,7 @@ class SessionTabs(QTabWidget):
         entry.page.addWidget(progress)
         entry.page.setCurrentWidget(progress)
         progress.cancel_requested.connect(lambda: self.cancel(machine.id))
-        progress.retry_requested.connect(lambda: self.open_machine(entry.machine))
+        progress.retry_requested.connect(lambda: self.retry_requested.emit(machine.id))
         progress.close_requested.connect(
             lambda: self._spawn(self.close_machine(machine.id))
         )
