@@ -78,3 +78,14 @@ def test_connect_progress_buttons_emit(qtbot):
     ):
         with qtbot.waitSignal(signal, timeout=1000):
             button.click()
+
+
+def test_connect_progress_long_failure_reachable_in_small_panel(qtbot):
+    panel = make_panel(qtbot)
+    panel.resize(700, 380)
+    panel.set_failed("connecting", "The host key has CHANGED. " * 40)
+    qtbot.waitUntil(panel.error_frame.isVisible, timeout=3000)
+    label = panel.error_label
+    # The whole text fits the label; what the panel cannot show scrolls.
+    assert label.height() >= label.heightForWidth(label.width())
+    assert panel.error_scroll.verticalScrollBar().maximum() > 0

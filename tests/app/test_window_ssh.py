@@ -111,6 +111,8 @@ def test_window_ssh_changed_key_then_forget(qtbot, arun, window, sshd_server, ap
         )
         await task
         assert window.tabs.state(machine.id) is TabState.FAILED
+        message = window.tabs.progress_panel(machine.id).error_label.text()
+        assert message.count("Forget host key") == 1
         labels = [b.text().lower() for b in dialog.buttons.buttons()]
         assert not any("accept" in label for label in labels)
         assert dialog.new_label.text() == fingerprint_of(sshd_server.known_hosts)

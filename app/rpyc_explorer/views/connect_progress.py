@@ -15,6 +15,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QProgressBar,
     QPushButton,
+    QScrollArea,
     QVBoxLayout,
     QWidget,
 )
@@ -154,8 +155,18 @@ class ConnectProgress(QWidget):
         self.error_label.setTextInteractionFlags(
             Qt.TextInteractionFlag.TextSelectableByMouse
         )
+        # A long message (a changed host key) scrolls instead of being cut off when
+        # the log dock leaves the panel little height.
+        self.error_scroll = QScrollArea(frame)
+        self.error_scroll.setWidget(self.error_label)
+        self.error_scroll.setWidgetResizable(True)
+        self.error_scroll.setFrameShape(QFrame.Shape.NoFrame)
+        self.error_scroll.setHorizontalScrollBarPolicy(
+            Qt.ScrollBarPolicy.ScrollBarAlwaysOff
+        )
+        self.error_scroll.setMinimumHeight(4 * self.fontMetrics().lineSpacing())
         header.addWidget(picture)
-        header.addWidget(self.error_label, 1)
+        header.addWidget(self.error_scroll, 1)
         self.log_button = QPushButton(icons.icon("log"), "Show log", frame)
         self.retry_button = QPushButton(icons.icon("reconnect"), "Retry", frame)
         self.close_button = QPushButton(icons.icon("close-tab"), "Close", frame)

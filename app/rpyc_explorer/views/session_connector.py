@@ -35,9 +35,10 @@ log = logging.getLogger(__name__)
 CANCEL_WAIT = 25.0
 # How long a notice stays in the status bar.
 NOTICE_MILLISECONDS = 30_000
+# The message itself says how to remove the old key; the hint does not repeat it.
 _CHANGED_KEY_HINT = (
-    "Ask the host's administrator whether the key changed. If it did, use "
-    '"Forget host key…" in the machine\'s context menu and connect again.'
+    "Do not connect again before the host's administrator has confirmed the new "
+    "fingerprint."
 )
 
 
