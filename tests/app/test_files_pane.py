@@ -182,6 +182,28 @@ def test_window_ctrl_l_focuses_path_bar(shown, qtbot, session, arun):
     arun(tab.shutdown())
 
 
+def test_sorting_keeps_expanded_directories(pane, arun, tmp_path):
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "small").write_bytes(b"x")
+    (tmp_path / "sub" / "big").write_bytes(b"x" * 100)
+    top = open_dir(pane, arun, tmp_path)
+    sub = pane.model.index(0, 0, top)
+    pane.tree.expand(sub)
+    arun(wait_until(lambda: names(pane.model, sub) == ["big", "small"]))
+    pane.tree.header().setSortIndicator(1, Qt.AscendingOrder)  # like a header click
+
+    def sub_in_size_order() -> bool:
+        top = pane.model.index(0, 0)
+        sub = pane.model.index(0, 0, top)
+        return (
+            pane.tree.isExpanded(top)
+            and pane.tree.isExpanded(sub)
+            and names(pane.model, sub) == ["small", "big"]
+        )
+
+    arun(wait_until(sub_in_size_order))
+
+
 def test_refresh_shows_new_files(pane, arun, qtbot, tmp_path):
     (tmp_path / "first").touch()
     top = open_dir(pane, arun, tmp_path)

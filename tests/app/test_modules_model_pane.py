@@ -119,6 +119,35 @@ def test_send_to_console_binds_name(pane, arun):
     assert pane.session.conn.root.eval("(plain, obj1)") == (5, 5)
 
 
+def test_filter_keeps_expanded_branches(pane, arun):
+    console = expand(pane, arun, pane.model.top_index("console"))
+    expand(pane, arun, console["gadget"])
+    modules_index = pane.model.top_index("modules")
+    expand(pane, arun, modules_index)
+    pane.filter_edit.setText("sys")
+    pane.filter_edit.editingFinished.emit()
+
+    def shown(index) -> list[str]:
+        return [
+            pane.model.index(row, 0, index).data()
+            for row in range(pane.model.rowCount(index))
+        ]
+
+    def restored() -> bool:
+        console_rows = shown(pane.model.top_index("console"))
+        if "gadget" not in console_rows:
+            return False
+        gadget = pane.model.index(
+            console_rows.index("gadget"), 0, pane.model.top_index("console")
+        )
+        return pane.tree.isExpanded(gadget) and "plain" in shown(gadget)
+
+    arun(wait_until(lambda: "sys" in shown(pane.model.top_index("modules"))))
+    assert pane.tree.isExpanded(pane.model.top_index("modules"))
+    assert all("sys" in name for name in shown(pane.model.top_index("modules")))
+    arun(wait_until(restored))
+
+
 def test_collapse_releases_children(pane, arun):
     console_index = pane.model.top_index("console")
     expand(pane, arun, console_index)

@@ -178,6 +178,9 @@ class FilesModel(PagedTreeModel):
         entry = FileEntry(posixpath.join(parent.data.path, row[0]), tuple(row))
         return Node(parent, "item", entry, expandable=entry.kind == "dir")
 
+    def node_key(self, node: Node) -> Any:
+        return node.data.name if node.kind == "item" else None
+
     def node_data(self, node: Node, column: int, role: int) -> Any:
         entry: FileEntry = node.data
         if role == DISPLAY_ROLE:

@@ -116,6 +116,12 @@ class ObjectsModel(PagedTreeModel):
         last = self.index(index.row(), len(COLUMNS) - 1, index.parent())
         self.dataChanged.emit(self.index_of(node), last)
 
+    def node_key(self, node: Node) -> Any:
+        if node.kind != "item":
+            return None
+        item: ObjectItem = node.data
+        return item.path[-1] if item.path else item.root
+
     def node_data(self, node: Node, column: int, role: int) -> Any:
         item: ObjectItem = node.data
         if role == DISPLAY_ROLE:

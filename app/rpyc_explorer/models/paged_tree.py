@@ -138,6 +138,14 @@ class PagedTreeModel(QAbstractItemModel):
     def node_data(self, node: Node, column: int, role: int) -> Any:
         raise NotImplementedError
 
+    def node_key(self, node: Node) -> Any:
+        """Return what identifies ``node`` among its siblings across reloads.
+
+        Views use it to expand the same branches again after `reset_children`;
+        None (the default) means the branch is not restored.
+        """
+        return None
+
     # -- structure --------------------------------------------------------------
 
     def node(self, index: IndexLike) -> Node:

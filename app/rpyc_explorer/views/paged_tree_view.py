@@ -5,11 +5,18 @@ why), so this view requests later pages itself. After each scroll, resize, expan
 or arrived page it finds the row at the bottom of the viewport and calls
 `PagedTreeModel.fetch_next` for each branch whose loaded rows end within one screen of
 it. A branch that nobody scrolls through stays at its first page.
+
+A new sort order or filter resets the model, which makes QTreeView forget what was
+expanded. The view notes the expanded branches (by `PagedTreeModel.node_key` from the
+top) before the reset and expands them again as their parents' pages arrive, so they
+show their children in the new order.
 """
 
 from __future__ import annotations
 
 import logging
+
+from typing import Any
 
 from PySide6.QtCore import QAbstractItemModel, QModelIndex, QPoint, QTimer
 from PySide6.QtGui import QResizeEvent
@@ -38,14 +45,79 @@ class PagedTreeView(QTreeView):
         bar.valueChanged.connect(self._schedule_check)
         bar.rangeChanged.connect(self._schedule_check)
         self.expanded.connect(self._schedule_check)
+        # Key paths of the branches to expand again after a reset, as their parents'
+        # pages arrive. Any collapse clears it, so a closed branch stays closed.
+        self._to_expand: set[tuple] = set()
+        self.collapsed.connect(self._stop_restoring)
 
     def setModel(self, model: QAbstractItemModel | None) -> None:
         previous = self.model()
         if isinstance(previous, PagedTreeModel):
             previous.pageLoaded.disconnect(self._schedule_check)
+            previous.pageLoaded.disconnect(self._restore_children)
+            previous.modelAboutToBeReset.disconnect(self._remember_expanded)
+            previous.modelReset.disconnect(self._restore_top_level)
+        self._to_expand = set()
         super().setModel(model)
         if isinstance(model, PagedTreeModel):
             model.pageLoaded.connect(self._schedule_check)
+            model.pageLoaded.connect(self._restore_children)
+            model.modelAboutToBeReset.connect(self._remember_expanded)
+            model.modelReset.connect(self._restore_top_level)
+
+    # -- expanded branches across resets ----------------------------------------
+
+    def _key_path(self, index: QModelIndex) -> tuple | None:
+        model = self.model()
+        keys: list[Any] = []
+        while index.isValid():
+            key = model.node_key(model.node(index))
+            try:
+                hash(key)
+            except TypeError:
+                return None
+            if key is None:
+                return None
+            keys.append(key)
+            index = index.parent()
+        return tuple(reversed(keys))
+
+    def _remember_expanded(self) -> None:
+        model = self.model()
+        found: set[tuple] = set()
+        pending = [QModelIndex()]
+        while pending:
+            parent = pending.pop()
+            for row in range(model.rowCount(parent)):
+                index = model.index(row, 0, parent)
+                if not self.isExpanded(index):
+                    continue
+                path = self._key_path(index)
+                if path is not None:
+                    found.add(path)
+                    pending.append(index)
+        self._to_expand = found
+
+    def _restore_top_level(self) -> None:
+        self._expand_remembered(QModelIndex())
+
+    def _restore_children(self, parent: QModelIndex) -> None:
+        if self._to_expand and parent.isValid():
+            self._expand_remembered(parent)
+
+    def _expand_remembered(self, parent: QModelIndex) -> None:
+        model = self.model()
+        for row in range(model.rowCount(parent)):
+            index = model.index(row, 0, parent)
+            path = self._key_path(index)
+            if path in self._to_expand and not self.isExpanded(index):
+                self._to_expand.discard(path)
+                self.expand(index)
+                # A view that is not laid out yet would fetch only when it is shown.
+                model.fetchMore(index)
+
+    def _stop_restoring(self, _index: QModelIndex) -> None:
+        self._to_expand = set()
 
     def resizeEvent(self, event: QResizeEvent) -> None:
         super().resizeEvent(event)
