@@ -4,7 +4,8 @@ Each chunk is one remote call (`CHUNK_SIZE` bytes). Both directions are atomic: 
 upload writes a temp file beside the target on the remote side and renames it at the
 end (``upload_open`` / ``upload_write`` / ``upload_commit``); a download writes a local
 temp file beside its target and renames it at the end. A cancelled or failed transfer
-removes its temp file, so no half file ever appears under the target name.
+removes its temp file, so no half file ever appears under the target name. A download
+gets the remote file's permission bits, less the local umask, like a local copy.
 
 When the target exists, the queue awaits its ``resolve_conflict`` coroutine function,
 which returns ``"overwrite"``, ``"skip"`` or ``"rename"`` (the default is ``"rename"``).
@@ -217,6 +218,9 @@ class TransferQueue(QObject):
     # -- download ---------------------------------------------------------------
 
     async def _download(self, transfer: Transfer) -> None:
+        entry, _ = await self.session.call("stat", transfer.remote_path)
+        # The mode of a regular remote file; anything else gets the default mode.
+        remote_mode = entry[4] if entry is not None and entry[1] == "file" else None
         if os.path.lexists(transfer.local_path):
             choice = await self._choose(transfer)
             if choice == "skip":
@@ -232,6 +236,8 @@ class TransferQueue(QObject):
             with os.fdopen(fd, "wb") as handle:
                 await self._receive_chunks(transfer, handle)
                 handle.flush()
+                # mkstemp makes the file 0600, so give it the mode a copy would get.
+                os.fchmod(handle.fileno(), download_mode(remote_mode))
                 os.fsync(handle.fileno())
             self._check_cancel(transfer)
             os.replace(temp, transfer.local_path)
@@ -282,6 +288,32 @@ def local_unique_name(path: str) -> str:
     while os.path.lexists(os.path.join(directory, f"{stem} ({number}){ext}")):
         number += 1
     return os.path.join(directory, f"{stem} ({number}){ext}")
+
+
+def download_mode(remote_mode: int | None) -> int:
+    """Return the permission bits for a downloaded file, masked by the local umask.
+
+    Args:
+        remote_mode: The remote file's ``st_mode``, or None when unknown, which
+            gives ``0o666`` less the umask, as for a newly created file.
+    """
+    bits = 0o666 if remote_mode is None else remote_mode & 0o777
+    return bits & ~current_umask()
+
+
+def current_umask() -> int:
+    """Return this process's umask (read from /proc where it exists, so no race)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    # NOTE: setting and restoring the umask races with threads creating files.
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def remote_join(directory: str, name: str) -> str:

@@ -12,7 +12,11 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from explorer_support import make_session, serve_explorer  # noqa: E402
-from rpyc_explorer.transfers import CHUNK_SIZE, TransferQueue  # noqa: E402
+from rpyc_explorer.transfers import (  # noqa: E402
+    CHUNK_SIZE,
+    TransferQueue,
+    download_mode,
+)
 
 
 @pytest.fixture
@@ -56,6 +60,31 @@ def test_upload_and_download_round_trip(session, tmp_path, arun):
     assert down.state == "done"
     assert (local / "copy").read_bytes() == data
     assert sorted(p.name for p in local.iterdir()) == ["blob", "copy"]
+
+
+@pytest.mark.parametrize("remote_mode", [0o644, 0o755, 0o600, 0o666])
+def test_download_gets_remote_mode_less_umask(session, tmp_path, arun, remote_mode):
+    source = tmp_path / "source"
+    source.write_text("data")
+    source.chmod(remote_mode)
+    old_umask = os.umask(0o022)
+    try:
+        queue = TransferQueue(session)
+        target = tmp_path / "copy"
+        down = arun(finished(queue, queue.download(str(source), str(target))))
+    finally:
+        os.umask(old_umask)
+    assert down.state == "done"
+    assert target.stat().st_mode & 0o777 == remote_mode & ~0o022
+
+
+def test_download_mode_without_remote_mode():
+    old_umask = os.umask(0o027)
+    try:
+        assert download_mode(None) == 0o640
+        assert download_mode(0o100755) == 0o750
+    finally:
+        os.umask(old_umask)
 
 
 def test_upload_cancel_leaves_no_file(session, tmp_path, arun):
