@@ -31,3 +31,19 @@ def real_window(qtbot, app_dirs, memory_keyring):
     window.activateWindow()
     qtbot.waitUntil(window.isActiveWindow, timeout=3000)
     return window
+
+
+@pytest.fixture
+def parts(app_dirs, memory_keyring):
+    """The window's stores in temporary folders, for `create_window(**parts)`."""
+    from rpyc_explorer.machines.credentials import CredentialStore
+    from rpyc_explorer.machines.known_hosts import KnownHosts
+    from rpyc_explorer.machines.store import MachineStore
+    from rpyc_explorer.views import window_settings
+
+    return {
+        "store": MachineStore(app_dirs["config"]),
+        "credentials": CredentialStore(backend=memory_keyring),
+        "known_hosts": KnownHosts(app_dirs["data"] / "known_hosts", read_only_files=[]),
+        "settings": window_settings.open_settings(app_dirs["config"]),
+    }

@@ -5,31 +5,17 @@ from __future__ import annotations
 import asyncio
 import threading
 
-import pytest
 import tomllib
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel, QMessageBox
 from qt_wait import visible_child, wait_for_widget
 from rpyc_explorer.icons import ConnectionState
 from rpyc_explorer.machines.credentials import SERVICE_NAME, CredentialStore
-from rpyc_explorer.machines.known_hosts import KnownHosts
 from rpyc_explorer.machines.record import LOCAL_ID, Machine
-from rpyc_explorer.machines.store import MachineStore
 from rpyc_explorer.views import window_settings
 from rpyc_explorer.views.machine_dialog import MachineDialog
 from rpyc_explorer.views.session_tabs import TabState
 from window_fakes import FakeSession, fake_connector, make_window
-
-
-@pytest.fixture
-def parts(app_dirs, memory_keyring):
-    store = MachineStore(app_dirs["config"])
-    return {
-        "store": store,
-        "credentials": CredentialStore(backend=memory_keyring),
-        "known_hosts": KnownHosts(app_dirs["data"] / "known_hosts", read_only_files=[]),
-        "settings": window_settings.open_settings(app_dirs["config"]),
-    }
 
 
 async def click_message_button(window, button: QMessageBox.StandardButton) -> None:

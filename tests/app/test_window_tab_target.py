@@ -2,25 +2,10 @@
 
 from __future__ import annotations
 
-import pytest
 from PySide6.QtWidgets import QMessageBox
 from qt_wait import visible_child, wait_for_widget
-from rpyc_explorer.machines.credentials import CredentialStore
-from rpyc_explorer.machines.known_hosts import KnownHosts
 from rpyc_explorer.machines.record import LOCAL_ID, Machine
-from rpyc_explorer.machines.store import MachineStore
-from rpyc_explorer.views import window_settings
 from window_fakes import BusyTab, fake_connector, make_window
-
-
-@pytest.fixture
-def parts(app_dirs, memory_keyring):
-    return {
-        "store": MachineStore(app_dirs["config"]),
-        "credentials": CredentialStore(backend=memory_keyring),
-        "known_hosts": KnownHosts(app_dirs["data"] / "known_hosts", read_only_files=[]),
-        "settings": window_settings.open_settings(app_dirs["config"]),
-    }
 
 
 def two_tabs(qtbot, arun, parts):

@@ -12,7 +12,7 @@ import logging
 from collections.abc import Awaitable
 from typing import Any
 
-from PySide6.QtCore import QByteArray, QPoint, Qt, Signal
+from PySide6.QtCore import QByteArray, QPoint, QRect, QSize, Qt, Signal
 from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import (
     QDockWidget,
@@ -52,6 +52,22 @@ from rpyc_explorer.widgets.log_pane import LogPane
 log = logging.getLogger(__name__)
 
 WINDOW_TITLE = "RPyC Explorer"
+# The first start's size: this share of the screen, at least MIN_FIRST_SIZE when the
+# screen has room for it. A saved geometry replaces it.
+SCREEN_SHARE = 0.8
+MIN_FIRST_SIZE = QSize(1200, 800)
+# The log dock's first height and the machine list's first width, in pixels.
+LOG_DOCK_HEIGHT = 140
+PANEL_WIDTH = 240
+
+
+def first_size(available: QRect | None) -> QSize:
+    """Return the window size for a first start on a screen with `available` room."""
+    if available is None or available.isEmpty():
+        return QSize(MIN_FIRST_SIZE)
+    width = max(int(available.width() * SCREEN_SHARE), MIN_FIRST_SIZE.width())
+    height = max(int(available.height() * SCREEN_SHARE), MIN_FIRST_SIZE.height())
+    return QSize(min(width, available.width()), min(height, available.height()))
 
 
 class MainWindow(QMainWindow):
@@ -128,7 +144,7 @@ class MainWindow(QMainWindow):
         self.splitter.addWidget(self.panel)
         self.splitter.addWidget(self.center)
         self.splitter.setStretchFactor(1, 1)
-        self.splitter.setSizes([240, 760])
+        self.splitter.setStretchFactor(0, 0)
         self.splitter.setChildrenCollapsible(False)
         self.setCentralWidget(self.splitter)
 
@@ -137,7 +153,11 @@ class MainWindow(QMainWindow):
         self.log_dock.setWidget(self.log_pane)
         self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.log_dock)
         self.statusBar().showMessage("Ready")
-        self.resize(1100, 720)
+        screen = self.screen()
+        size = first_size(screen.availableGeometry() if screen is not None else None)
+        self.resize(size)
+        self.splitter.setSizes([PANEL_WIDTH, size.width() - PANEL_WIDTH])
+        self.resizeDocks([self.log_dock], [LOG_DOCK_HEIGHT], Qt.Orientation.Vertical)
 
     def _build_menus(self) -> None:
         a = self.actions

@@ -1,0 +1,39 @@
+"""The first start's window size and dock height; saved layouts still win."""
+
+from __future__ import annotations
+
+import pytest
+from PySide6.QtCore import QRect, QSize, Qt
+from rpyc_explorer.views.main_window import LOG_DOCK_HEIGHT, first_size
+from window_fakes import make_window
+
+
+@pytest.mark.parametrize(
+    ("screen", "size"),
+    [
+        (QRect(0, 0, 2560, 1400), QSize(2048, 1120)),
+        (QRect(0, 0, 1366, 740), QSize(1200, 740)),
+        (QRect(0, 0, 1000, 700), QSize(1000, 700)),
+        (None, QSize(1200, 800)),
+    ],
+)
+def test_first_size(screen, size):
+    assert first_size(screen) == size
+
+
+def test_first_start_log_dock_is_short(qtbot, parts):
+    window = make_window(qtbot, parts)
+    assert window.log_dock.height() <= LOG_DOCK_HEIGHT + 20
+    assert window.panel.width() < window.center.width()
+
+
+def test_saved_dock_height_wins(qtbot, parts):
+    window = make_window(qtbot, parts)
+    window.resize(1200, 900)
+    window.resizeDocks([window.log_dock], [400], Qt.Orientation.Vertical)
+    qtbot.waitUntil(lambda: window.log_dock.height() > 300, timeout=3000)
+    window.save_state()
+    window.close()
+    again = make_window(qtbot, parts)
+    again.restore_state()
+    qtbot.waitUntil(lambda: again.log_dock.height() > 300, timeout=3000)
