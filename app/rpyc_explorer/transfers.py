@@ -52,8 +52,13 @@ class Transfer:
     done: int = 0
     state: str = "queued"  # queued, running, done, skipped, failed, cancelled
     error: str = ""
+    # When the data started to move (after any conflict question), for the speed.
     started: float = 0.0
     finished: float = 0.0
+    # (size, mtime) of the file being copied and of the existing target, filled in
+    # before the conflict question so that it can show both.
+    source_info: tuple[int, float] | None = None
+    target_info: tuple[int, float] | None = None
     id: str = field(default_factory=lambda: uuid.uuid4().hex)
     cancel_requested: bool = False
 
@@ -138,7 +143,6 @@ class TransferQueue(QObject):
 
     async def _run_one(self, transfer: Transfer) -> None:
         transfer.state = "running"
-        transfer.started = time.monotonic()
         self.changed.emit(transfer)
         if transfer.direction == "upload":
             await self._upload(transfer)
@@ -167,10 +171,13 @@ class TransferQueue(QObject):
     # -- upload -----------------------------------------------------------------
 
     async def _upload(self, transfer: Transfer) -> None:
-        transfer.size = os.path.getsize(transfer.local_path)
+        local = os.stat(transfer.local_path)
+        transfer.size = local.st_size
+        transfer.source_info = (local.st_size, local.st_mtime)
         overwrite = False
         entry, _ = await self.session.call("stat", transfer.remote_path)
         if entry is not None:
+            transfer.target_info = (entry[2], entry[3])
             choice = await self._choose(transfer)
             if choice == "skip":
                 self._finish(transfer, "skipped")
@@ -186,6 +193,7 @@ class TransferQueue(QObject):
                 f"cannot upload to {transfer.remote_path}: {error[1]} ({error[0]})"
             )
         try:
+            transfer.started = time.monotonic()
             await self._send_chunks(transfer, upload_id)
             self._check_cancel(transfer)
             error = await self.session.call("upload_commit", upload_id, overwrite)
@@ -221,7 +229,11 @@ class TransferQueue(QObject):
         entry, _ = await self.session.call("stat", transfer.remote_path)
         # The mode of a regular remote file; anything else gets the default mode.
         remote_mode = entry[4] if entry is not None and entry[1] == "file" else None
+        if entry is not None:
+            transfer.source_info = (entry[2], entry[3])
         if os.path.lexists(transfer.local_path):
+            local = os.lstat(transfer.local_path)
+            transfer.target_info = (local.st_size, local.st_mtime)
             choice = await self._choose(transfer)
             if choice == "skip":
                 self._finish(transfer, "skipped")
@@ -233,6 +245,7 @@ class TransferQueue(QObject):
             prefix=f".{name}.", suffix=".part", dir=directory or "."
         )
         try:
+            transfer.started = time.monotonic()
             with os.fdopen(fd, "wb") as handle:
                 await self._receive_chunks(transfer, handle)
                 handle.flush()

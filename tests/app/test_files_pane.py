@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime
 import os
 import sys
 from pathlib import Path
@@ -16,7 +17,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from explorer_support import make_session, serve_explorer  # noqa: E402
 from rpyc_explorer.models.files_model import PathRole  # noqa: E402
-from rpyc_explorer.views.files_pane import FilesPane  # noqa: E402
+from rpyc_explorer.transfers import Transfer  # noqa: E402
+from rpyc_explorer.views.files_pane import FilesPane, conflict_text  # noqa: E402
 from rpyc_explorer.views.machine_tab import MachineTab  # noqa: E402
 
 
@@ -131,6 +133,20 @@ def test_action_error_shows_banner(pane, arun, tmp_path, monkeypatch):
     arun(wait_until(lambda: pane.banner.isVisibleTo(pane)))
     assert "exists" in pane.banner.text()
     assert "mkdir failed" in pane.banner.text()
+
+
+def test_conflict_text_shows_both_files():
+    transfer = Transfer(
+        "download",
+        "/tmp/x.conf",
+        "/etc/x.conf",
+        source_info=(2048, datetime.datetime(2026, 1, 2, 3, 4, 5).timestamp()),
+        target_info=(14, datetime.datetime(2025, 6, 7, 8, 9, 10).timestamp()),
+    )
+    lines = conflict_text(transfer).splitlines()
+    assert lines[0] == "/tmp/x.conf already exists on this computer."
+    assert "Existing file: 14 B, modified 2025-06-07 08:09:10" in lines
+    assert "Incoming file: 2.0 KiB, modified 2026-01-02 03:04:05" in lines
 
 
 def test_upload_refreshes_directory(pane, arun, tmp_path):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -127,6 +128,32 @@ def test_download_is_atomic_and_cancel_cleans_up(session, tmp_path, arun):
     assert transfer.state == "cancelled"
     assert seen_target and not any(seen_target)
     assert list(target.parent.iterdir()) == []
+
+
+@pytest.mark.parametrize("direction", ["upload", "download"])
+def test_conflict_question_not_timed(session, tmp_path, arun, direction):
+    source = tmp_path / "source.txt"
+    source.write_bytes(b"fourteen bytes")
+    target = tmp_path / "target.txt"
+    target.write_bytes(b"old")
+    os.utime(target, (1_000_000_000, 1_000_000_000))
+    answered = []
+
+    async def resolve(transfer) -> str:
+        assert transfer.source_info == (14, source.stat().st_mtime)
+        assert transfer.target_info == (3, 1_000_000_000)
+        await asyncio.sleep(0.2)  # the user reads the question
+        answered.append(time.monotonic())
+        return "overwrite"
+
+    queue = TransferQueue(session, resolve)
+    add = queue.upload if direction == "upload" else queue.download
+    transfer = arun(finished(queue, add(str(source), str(target))))
+    assert transfer.state == "done"
+    assert len(answered) == 1
+    # The clock starts with the data, so the time spent on the question is not counted.
+    assert transfer.started >= answered[0]
+    assert target.read_bytes() == b"fourteen bytes"
 
 
 @pytest.mark.parametrize(

@@ -8,6 +8,7 @@ banner above the tree. Every remote call runs in an asyncio task.
 from __future__ import annotations
 
 import asyncio
+import datetime
 import logging
 import os
 import posixpath
@@ -42,6 +43,22 @@ from .transfers_view import TransfersView
 log = logging.getLogger(__name__)
 
 PREVIEW_LIMIT = 256 * 1024
+
+
+def conflict_text(transfer: Transfer) -> str:
+    """Describe a transfer conflict: the target and the size and date of both files."""
+    where = "on this computer" if transfer.direction == "download" else "remotely"
+    lines = [f"{transfer.target} already exists {where}.", ""]
+    for label, info in (
+        ("Existing file", transfer.target_info),
+        ("Incoming file", transfer.source_info),
+    ):
+        if info is None:
+            continue
+        size, mtime = info
+        moment = datetime.datetime.fromtimestamp(mtime).strftime("%Y-%m-%d %H:%M:%S")
+        lines.append(f"{label}: {format_size(size)}, modified {moment}")
+    return "\n".join(lines).rstrip()
 
 
 class FilesPane(QWidget):
@@ -277,10 +294,7 @@ class FilesPane(QWidget):
     async def ask_conflict(self, transfer: Transfer) -> str:
         """Ask whether to overwrite, skip or rename an existing transfer target."""
         box = QMessageBox(
-            QMessageBox.Question,
-            "File exists",
-            f"{transfer.target} already exists.",
-            parent=self,
+            QMessageBox.Question, "File exists", conflict_text(transfer), parent=self
         )
         buttons = {
             box.addButton("Overwrite", QMessageBox.DestructiveRole): "overwrite",
