@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QApplication, QVBoxLayout, QWidget
 
@@ -122,6 +122,20 @@ def test_new_folder_rename_delete(pane, arun, tmp_path, monkeypatch):
     arun(wait_until(lambda: not (tmp_path / "renamed").exists()))
     arun(wait_until(lambda: names(pane.model, top) == []))
     assert "everything in it" in questions[0]
+
+
+def test_delete_confirmation_enter_keeps_file(pane, qtbot, tmp_path):
+    pressed = []
+
+    def press_enter() -> None:
+        box = QApplication.activeModalWidget()
+        pressed.append(box)
+        qtbot.keyClick(box, Qt.Key_Return)
+
+    QTimer.singleShot(0, press_enter)
+    assert pane.confirm(f"Delete {tmp_path / 'x'}? This cannot be undone.") is False
+    assert len(pressed) == 1
+    assert pressed[0] is not None
 
 
 def test_action_error_shows_banner(pane, arun, tmp_path, monkeypatch):

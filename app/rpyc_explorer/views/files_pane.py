@@ -287,8 +287,10 @@ class FilesPane(QWidget):
         return text.strip() if accepted and text.strip() else None
 
     def confirm(self, text: str) -> bool:
-        """Ask a yes/no question (tests replace this)."""
-        answer = QMessageBox.question(self, "Confirm", text)
+        """Ask a yes/no question; No is the default, so Enter does not destroy."""
+        answer = QMessageBox.question(
+            self, "Confirm", text, QMessageBox.Yes | QMessageBox.No, QMessageBox.No
+        )
         return answer == QMessageBox.Yes
 
     async def ask_conflict(self, transfer: Transfer) -> str:
