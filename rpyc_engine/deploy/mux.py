@@ -25,6 +25,8 @@ This module is part of the server part that is uploaded to remote hosts: it must
 CPython 3.8 and newer and import only the standard library and the engine.
 """
 
+from __future__ import annotations
+
 import collections
 import json
 import logging
@@ -33,6 +35,7 @@ import socket
 import struct
 import threading
 import time
+from typing import Any, Callable, Deque, Dict, Optional, Union
 
 from rpyc_engine.protocol.errors import ConnectionClosed
 
@@ -65,25 +68,25 @@ class MuxError(Exception):
     """The multiplexed stream is corrupt or closed."""
 
 
-def encode_control(message):
+def encode_control(message: Dict[str, Any]) -> bytes:
     """Encode a control payload (a dict) as compact UTF-8 JSON."""
     return json.dumps(message, separators=(",", ":")).encode("utf-8")
 
 
-def decode_control(payload):
+def decode_control(payload: bytes) -> Dict[str, Any]:
     """Decode a control payload; an empty payload decodes to an empty dict."""
     if not payload:
         return {}
     message = json.loads(payload.decode("utf-8"))
     if not isinstance(message, dict):
-        raise MuxError("control payload is not a JSON object: %r" % payload[:80])
+        raise MuxError(f"control payload is not a JSON object: {payload[:80]!r}")
     return message
 
 
 class _Channel:
     """A channel served through a socketpair: our end plus its two pump threads."""
 
-    def __init__(self, mux, number):
+    def __init__(self, mux: Multiplexer, number: int) -> None:
         self.mux = mux
         self.number = number
         self.ours, self.theirs = socket.socketpair()
@@ -92,7 +95,7 @@ class _Channel:
         self.got_close = False
         self._running = 2
         self._running_lock = threading.Lock()
-        name = "%s-ch%d" % (mux.name, number)
+        name = f"{mux.name}-ch{number}"
         self._writer = threading.Thread(target=self._write_loop, name=name + "-in")
         self._reader = threading.Thread(target=self._read_loop, name=name + "-out")
         self._writer.daemon = True
@@ -166,20 +169,17 @@ class MuxStream:
     ``write`` sends each piece of data as one frame.
     """
 
-    def __init__(self, mux, number):
+    def __init__(self, mux: Multiplexer, number: int) -> None:
         self.mux = mux
         self.number = number
-        self.pending = collections.deque()
+        self.pending: Deque[bytes] = collections.deque()
         self.sent_close = False
         self.got_close = False
         self.closed = False
 
     def __repr__(self):
-        return "<MuxStream %s channel %d%s>" % (
-            self.mux.name,
-            self.number,
-            " closed" if self.closed else "",
-        )
+        state = " closed" if self.closed else ""
+        return f"<MuxStream {self.mux.name} channel {self.number}{state}>"
 
     def deliver(self, payload):
         # Called with the multiplexer's condition held.
@@ -192,25 +192,25 @@ class MuxStream:
     def abort(self):
         """Nothing to do: readers wake on the multiplexer's condition and see it closed."""
 
-    def fileno(self):
+    def fileno(self) -> int:
         raise OSError("a multiplexed channel has no file descriptor of its own")
 
-    def quickack(self):
+    def quickack(self) -> None:
         """Nothing to acknowledge: the channel is not a TCP socket."""
 
-    def poll(self, timeout):
+    def poll(self, timeout: Optional[float]) -> bool:
         if self.closed:
             raise ConnectionClosed("the deploy channel is closed")
         return self.mux.wait_for_data(self, timeout)
 
-    def read(self):
+    def read(self) -> bytes:
         if self.closed:
             raise ConnectionClosed("the deploy channel is closed")
         if not self.pending:
             self.mux.wait_for_data(self, None)
         return self._take()
 
-    def read_within(self, timeout):
+    def read_within(self, timeout: Optional[float]) -> bytes:
         """Return the bytes that arrive within ``timeout`` seconds; ``b""`` if none came."""
         if self.closed:
             raise ConnectionClosed("the deploy channel is closed")
@@ -227,22 +227,22 @@ class MuxStream:
                 self.pending.clear()
                 return data
         if self.got_close:
-            raise ConnectionClosed("the deploy channel was closed by the server side")
+            raise ConnectionClosed("the deploy channel was closed by the other side")
         raise ConnectionClosed(
-            "the SSH session of the deployment is gone (%s)" % self.mux.close_reason
+            f"the SSH session of the deployment is gone ({self.mux.close_reason})"
         )
 
-    def write(self, data):
+    def write(self, data: bytes) -> None:
         if self.closed:
             raise ConnectionClosed("the deploy channel is closed")
         view = memoryview(data)
         for start in range(0, max(len(view), 1), CHUNK_SIZE):
             if not self.mux.send_frame(DATA, self.number, view[start : start + CHUNK_SIZE]):
                 raise ConnectionClosed(
-                    "writing to the deployment failed (%s)" % self.mux.close_reason
+                    f"writing to the deployment failed ({self.mux.close_reason})"
                 )
 
-    def close(self):
+    def close(self) -> None:
         if self.closed:
             return
         self.closed = True
@@ -276,15 +276,15 @@ class Multiplexer:
 
     def __init__(
         self,
-        recv,
-        write,
-        on_open=None,
-        on_control=None,
-        name="mux",
-        expect_preamble=None,
-        wait_readable=None,
-        accept_streams=False,
-    ):
+        recv: Callable[[int], bytes],
+        write: Callable[[bytes], Any],
+        on_open: Optional[Callable[[Any], None]] = None,
+        on_control: Optional[Callable[[int, Dict[str, Any]], None]] = None,
+        name: str = "mux",
+        expect_preamble: Optional[bytes] = None,
+        wait_readable: Optional[Callable[[Optional[float]], bool]] = None,
+        accept_streams: bool = False,
+    ) -> None:
         self.name = name
         self._expect_preamble = expect_preamble
         self._recv = recv
@@ -294,7 +294,7 @@ class Multiplexer:
         self._on_control = on_control
         self._accept_streams = accept_streams
         self._write_lock = threading.Lock()
-        self._channels = {}
+        self._channels: Dict[int, Union[_Channel, MuxStream]] = {}
         self._channels_lock = threading.Lock()
         self._next_channel = 1
         self.closed = threading.Event()
@@ -314,15 +314,15 @@ class Multiplexer:
         self._thread = threading.Thread(target=self._run, name=name + "-demux")
         self._thread.daemon = True
 
-    def start(self):
+    def start(self) -> None:
         """Start the thread that reads the stream while no channel does."""
         self._thread.start()
 
-    def run(self):
+    def run(self) -> None:
         """Read and dispatch frames on the calling thread until the stream ends."""
         self._run()
 
-    def send_frame(self, kind, channel, payload=b""):
+    def send_frame(self, kind: int, channel: int, payload: Any = b"") -> bool:
         """Write one frame; return False (and close the multiplexer) if the write fails."""
         if self.closed.is_set():
             return False
@@ -331,26 +331,26 @@ class Multiplexer:
             with self._write_lock:
                 self._write(frame)
         except (OSError, ValueError) as exc:
-            self.shutdown("write failed: %s" % exc)
+            self.shutdown(f"write failed: {exc}")
             return False
         return True
 
-    def send_control(self, kind, message=None):
+    def send_control(self, kind: int, message: Optional[Dict[str, Any]] = None) -> bool:
         """Send a control frame on channel 0 with a JSON payload."""
         return self.send_frame(kind, CONTROL, encode_control(message or {}))
 
-    def open_stream(self):
+    def open_stream(self) -> MuxStream:
         """Open a new channel and return it as a `MuxStream` for ``connect_stream``."""
         return self._open(MuxStream)
 
-    def stream_closed(self):
+    def stream_closed(self) -> None:
         """Note that a `MuxStream` closed: with none left, read in our thread at once."""
         with self.cond:
             self._open_streams -= 1
             if self._open_streams <= 0:
                 self._wake.set()
 
-    def open_channel(self):
+    def open_channel(self) -> socket.socket:
         """Open a new channel and return a connected socket for it."""
         channel = self._open(_Channel)
         channel.start()
@@ -370,15 +370,15 @@ class Multiplexer:
                 channel.abort()
                 channel.ours.close()
                 channel.theirs.close()
-            raise MuxError("%s: stream closed (%s)" % (self.name, self.close_reason))
+            raise MuxError(f"{self.name}: stream closed ({self.close_reason})")
         return channel
 
-    def forget_if_done(self, channel):
+    def forget_if_done(self, channel: Any) -> None:
         if channel.sent_close and channel.got_close:
             with self._channels_lock:
                 self._channels.pop(channel.number, None)
 
-    def shutdown(self, reason):
+    def shutdown(self, reason: str) -> None:
         """Mark the stream closed and cut every channel; idempotent."""
         with self._channels_lock:
             if self.closed.is_set():
@@ -396,7 +396,7 @@ class Multiplexer:
 
     # ------------------------------------------------------------------ reading
 
-    def wait_for_data(self, stream, timeout):
+    def wait_for_data(self, stream: MuxStream, timeout: Optional[float]) -> bool:
         """Wait until ``stream`` has data or is closed; False after ``timeout`` seconds.
 
         Reads the pipe in this thread while no other thread does; otherwise waits for
@@ -449,7 +449,7 @@ class Multiplexer:
                 self._dispatch_buffer(buffer)
         except Exception as exc:
             # Also a failing on_open/on_control callback: never leave the peer hanging.
-            self.shutdown("%s: %s" % (type(exc).__name__, exc))
+            self.shutdown(f"{type(exc).__name__}: {exc}")
 
     def _run(self):
         # Read only while no channel does, and only after IDLE_GRACE seconds of that, so
@@ -488,7 +488,7 @@ class Multiplexer:
             if len(buffer) > MAX_NOISE:
                 start = bytes(buffer[:80])
                 raise MuxError(
-                    "no stream preamble in the first %d bytes: %r" % (MAX_NOISE, start)
+                    f"no stream preamble in the first {MAX_NOISE} bytes: {start!r}"
                 )
             return False
         if found:
@@ -505,7 +505,7 @@ class Multiplexer:
         while len(buffer) - offset >= size:
             kind, channel, length = HEADER.unpack_from(buffer, offset)
             if length > MAX_PAYLOAD:
-                raise MuxError("frame of %d bytes exceeds %d" % (length, MAX_PAYLOAD))
+                raise MuxError(f"frame of {length} bytes exceeds {MAX_PAYLOAD}")
             end = offset + size + length
             if len(buffer) < end:
                 break
@@ -539,7 +539,7 @@ class Multiplexer:
                 if self._waiting:
                     self.cond.notify_all()
         else:
-            raise MuxError("unexpected frame kind %d on channel %d" % (kind, number))
+            raise MuxError(f"unexpected frame kind {kind} on channel {number}")
 
     def _dispatch_control(self, kind, payload):
         message = decode_control(payload)
@@ -553,12 +553,12 @@ class Multiplexer:
     def _accept_channel(self, number):
         if self._on_open is None:
             raise MuxError(
-                "peer opened channel %d, but this side accepts none" % number
+                f"peer opened channel {number}, but this side accepts none"
             )
         kind = MuxStream if self._accept_streams else _Channel
         with self._channels_lock:
             if number in self._channels:
-                raise MuxError("peer opened channel %d twice" % number)
+                raise MuxError(f"peer opened channel {number} twice")
             channel = kind(self, number)
             self._channels[number] = channel
         if isinstance(channel, MuxStream):
