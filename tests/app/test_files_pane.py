@@ -163,6 +163,29 @@ def test_conflict_text_shows_both_files():
     assert "Incoming file: 2.0 KiB, modified 2026-01-02 03:04:05" in lines
 
 
+def test_navigation_clears_preview_and_error(pane, arun, tmp_path, monkeypatch):
+    (tmp_path / "a.txt").write_text("old text")
+    (tmp_path / "exists").mkdir()
+    top = open_dir(pane, arun, tmp_path)
+    pane.tree.setCurrentIndex(pane.model.index(1, 0, top))  # folders come first
+    arun(wait_until(lambda: pane.preview.toPlainText() == "old text"))
+    monkeypatch.setattr(pane, "ask_text", lambda *args, **kwargs: "exists")
+    pane.new_folder()
+    arun(wait_until(lambda: pane.banner.isVisibleTo(pane)))
+    pane.show_home()
+    assert pane.preview.toPlainText() == ""
+    assert not pane.banner.isVisibleTo(pane)
+
+
+def test_successful_transfer_clears_error(pane, arun, tmp_path):
+    (tmp_path / "up.txt").write_text("payload")
+    pane.show_error("mkdir failed: Permission denied: /etc/x")
+    (transfer,) = pane.queue_upload([str(tmp_path / "up.txt")], str(tmp_path / "to"))
+    (tmp_path / "to").mkdir()
+    arun(wait_until(lambda: transfer.state == "done"))
+    assert not pane.banner.isVisibleTo(pane)
+
+
 def test_upload_refreshes_directory(pane, arun, tmp_path):
     local = tmp_path / "local"
     remote = tmp_path / "remote"

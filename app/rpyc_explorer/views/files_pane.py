@@ -73,6 +73,8 @@ class FilesPane(QWidget):
         super().__init__(parent)
         self.session = session
         self.home = ""
+        # The file the preview shows or is loading ("" when it shows nothing).
+        self._preview_path = ""
         self._tasks: set[asyncio.Task] = set()
         self.model = FilesModel(session, self)
         style = self.style()
@@ -180,12 +182,16 @@ class FilesPane(QWidget):
         try:
             self.home = await self.session.call("home")
         except Exception as exc:
-            self.show_error(f"Cannot read the remote home directory: {exc}")
             self.home = "/"
+            self.show_home()
+            self.show_error(f"Cannot read the remote home directory: {exc}")
+            return
         self.show_home()
 
     def show_home(self) -> None:
+        """Show the remote home directory and ``/``."""
         roots = [self.home, "/"] if self.home and self.home != "/" else ["/"]
+        self._clear_stale()
         self.model.set_roots(roots)
         self.tree.expand(self.model.index(0, 0))
         self.path_bar.set_path(roots[0])
@@ -197,10 +203,16 @@ class FilesPane(QWidget):
             path = (
                 posixpath.join(self.home, path[1:].lstrip("/")) if self.home else path
             )
-        self.hide_error()
+        self._clear_stale()
         self.model.set_roots([path])
         self.tree.expand(self.model.index(0, 0))
         self.path_bar.set_path(path)
+
+    def _clear_stale(self) -> None:
+        # A new place in the tree: the old preview and the last error no longer apply.
+        self.hide_error()
+        self._preview_path = ""
+        self.preview.clear()
 
     def focus_path_bar(self) -> None:
         """Focus the path bar; the window's Ctrl+L action calls this through the tab."""
@@ -254,6 +266,7 @@ class FilesPane(QWidget):
         entry = current.siblingAtColumn(0).data(EntryRole)
         if entry is None:
             return
+        self.hide_error()
         path = current.siblingAtColumn(0).data(PathRole)
         self.path_bar.set_path(path if entry[1] == "dir" else posixpath.dirname(path))
         if entry[1] == "file":
@@ -261,14 +274,18 @@ class FilesPane(QWidget):
 
     async def show_preview(self, path: str) -> None:
         """Show the start of a remote text file (binary files get a note)."""
+        self._preview_path = path
         self.preview.setPlainText("loading…")
         try:
             text, binary, size, truncated, error = await self.session.call(
                 "preview", path, PREVIEW_LIMIT
             )
         except Exception as exc:
-            self.preview.setPlainText(f"Preview failed: {exc}")
+            if self._preview_path == path:
+                self.preview.setPlainText(f"Preview failed: {exc}")
             return
+        if self._preview_path != path:
+            return  # the user moved on while the file was read
         if error is not None:
             self.preview.setPlainText(f"Cannot read {path}: {error[1]} ({error[0]})")
         elif binary:
@@ -404,6 +421,8 @@ class FilesPane(QWidget):
             self.show_error(
                 f"{transfer.direction} of {transfer.target} failed: {transfer.error}"
             )
+        if transfer.state == "done":
+            self.hide_error()
         if transfer.direction == "upload" and transfer.state == "done":
             self.reload_path(posixpath.dirname(transfer.remote_path))
 
