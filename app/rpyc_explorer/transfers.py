@@ -29,6 +29,8 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
+from .models.paged_tree import error_message
+
 log = logging.getLogger(__name__)
 
 CHUNK_SIZE = 1024 * 1024
@@ -39,6 +41,14 @@ ConflictResolver = Callable[["Transfer"], Awaitable[str]]
 
 class TransferCancelled(Exception):
     """The user cancelled the transfer."""
+
+
+class RemoteFileError(OSError):
+    """A file call on the remote side failed; ``code`` is the service's error code."""
+
+    def __init__(self, what: str, error: tuple) -> None:
+        super().__init__(f"{what}: {error_message(error)}")
+        self.code = str(error[0])
 
 
 @dataclass
@@ -52,6 +62,8 @@ class Transfer:
     done: int = 0
     state: str = "queued"  # queued, running, done, skipped, failed, cancelled
     error: str = ""
+    # The service's error code (such as "permission-denied") of a remote failure.
+    error_code: str = ""
     # When the data started to move (after any conflict question), for the speed.
     started: float = 0.0
     finished: float = 0.0
@@ -139,6 +151,7 @@ class TransferQueue(QObject):
                 log.warning(
                     "%s of %s failed: %s", transfer.direction, transfer.target, exc
                 )
+                transfer.error_code = getattr(exc, "code", "")
                 self._finish(transfer, "failed", str(exc))
 
     async def _run_one(self, transfer: Transfer) -> None:
@@ -189,9 +202,7 @@ class TransferQueue(QObject):
             overwrite = choice == "overwrite"
         upload_id, error = await self.session.call("upload_open", transfer.remote_path)
         if error is not None:
-            raise OSError(
-                f"cannot upload to {transfer.remote_path}: {error[1]} ({error[0]})"
-            )
+            raise RemoteFileError(f"cannot upload to {transfer.remote_path}", error)
         try:
             transfer.started = time.monotonic()
             await self._send_chunks(transfer, upload_id)
@@ -201,9 +212,7 @@ class TransferQueue(QObject):
             await _quietly(self.session.call("upload_abort", upload_id))
             raise
         if error is not None:
-            raise OSError(
-                f"cannot finish {transfer.remote_path}: {error[1]} ({error[0]})"
-            )
+            raise RemoteFileError(f"cannot finish {transfer.remote_path}", error)
         self._finish(transfer, "done")
 
     async def _send_chunks(self, transfer: Transfer, upload_id: str) -> None:
@@ -218,8 +227,9 @@ class TransferQueue(QObject):
                     "upload_write", upload_id, transfer.done, data
                 )
                 if error is not None:
-                    reason = f"{error[1]} ({error[0]})"
-                    raise OSError(f"writing {transfer.remote_path} failed: {reason}")
+                    raise RemoteFileError(
+                        f"writing {transfer.remote_path} failed", error
+                    )
                 transfer.done += len(data)
                 self.changed.emit(transfer)
 
@@ -267,9 +277,7 @@ class TransferQueue(QObject):
                 "read_range", transfer.remote_path, transfer.done, CHUNK_SIZE
             )
             if error is not None:
-                raise OSError(
-                    f"cannot read {transfer.remote_path}: {error[1]} ({error[0]})"
-                )
+                raise RemoteFileError(f"cannot read {transfer.remote_path}", error)
             transfer.size = size
             if not data:
                 return

@@ -123,8 +123,8 @@ def test_files_model_error_row_in_place(session, tmp_path, arun):
     arun(load_all(model, top))
     assert model.rowCount(top) == 1
     text = model.index(0, 0, top).data()
-    assert "not-found" in text
-    assert "vanished" in text
+    # The message only: codes such as "not-found" are for the program, not the user.
+    assert text == f"⚠ No such file or directory: {tmp_path / 'vanished'}"
     assert not model.canFetchMore(top)
     assert not model.has_more(top)
     assert not model.fetch_next(top)

@@ -84,7 +84,7 @@ def test_path_bar_opens_directory(pane, arun, qtbot, tmp_path):
 def test_vanished_directory_shows_error_row(pane, arun, tmp_path):
     top = open_dir(pane, arun, tmp_path / "gone")
     text = pane.model.index(0, 0, top).data()
-    assert "not-found" in text
+    assert text == f"⚠ No such file or directory: {tmp_path / 'gone'}"
 
 
 def test_preview_text_and_binary(pane, arun, tmp_path):
@@ -145,8 +145,9 @@ def test_action_error_shows_banner(pane, arun, tmp_path, monkeypatch):
     monkeypatch.setattr(pane, "ask_text", lambda *args, **kwargs: "exists")
     pane.new_folder()
     arun(wait_until(lambda: pane.banner.isVisibleTo(pane)))
-    assert "exists" in pane.banner.text()
-    assert "mkdir failed" in pane.banner.text()
+    assert pane.banner.text() == (
+        f"⚠ mkdir failed: File exists: {tmp_path / 'exists'}"
+    )
 
 
 def test_conflict_text_shows_both_files():

@@ -218,5 +218,7 @@ def test_upload_error_is_reported(session, tmp_path, arun):
         )
     )
     assert transfer.state == "failed"
-    assert "not-found" in transfer.error
-    assert str(tmp_path / "nowhere" / "f") in transfer.error
+    assert transfer.error_code == "not-found"
+    assert transfer.error == (
+        f"cannot upload to {tmp_path / 'nowhere' / 'f'}: No such file or directory"
+    )

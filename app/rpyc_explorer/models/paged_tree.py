@@ -400,10 +400,18 @@ async def _until_loop_runs(max_yields: int = 1000) -> None:
             return
 
 
+def error_message(error: Sequence[Any]) -> str:
+    """Return the human message of a service error tuple ``(code, message, path)``.
+
+    The code (such as ``permission-denied``) is for callers' logic, so it shows
+    only when the message is empty.
+    """
+    code, message = (list(error) + ["", ""])[:2]
+    return str(message) if message else str(code)
+
+
 def error_text(error: Sequence[Any]) -> str:
     """Render a service error tuple ``(code, message, path)`` for an error row."""
-    code, message, path = (list(error) + ["", "", ""])[:3]
-    text = f"{message}" if message else str(code)
-    if path:
-        text += f": {path}"
-    return f"⚠ {text} ({code})" if code else f"⚠ {text}"
+    path = error[2] if len(error) > 2 else ""
+    text = error_message(error)
+    return f"⚠ {text}: {path}" if path else f"⚠ {text}"

@@ -34,7 +34,7 @@ from PySide6.QtWidgets import (
 )
 
 from ..models.files_model import EntryRole, FilesModel, PathRole, format_size
-from ..models.paged_tree import ERROR_COLOR
+from ..models.paged_tree import ERROR_COLOR, error_message
 from ..transfers import Transfer, TransferQueue
 from ..widgets.path_bar import PathBar
 from .paged_tree_view import PagedTreeView
@@ -287,7 +287,7 @@ class FilesPane(QWidget):
         if self._preview_path != path:
             return  # the user moved on while the file was read
         if error is not None:
-            self.preview.setPlainText(f"Cannot read {path}: {error[1]} ({error[0]})")
+            self.preview.setPlainText(f"Cannot read {path}: {error_message(error)}")
         elif binary:
             self.preview.setPlainText(f"{path} is a binary file ({format_size(size)}).")
         else:
@@ -372,7 +372,7 @@ class FilesPane(QWidget):
         except Exception as exc:
             error = ("error", str(exc), args[0])
         if error is not None:
-            self.show_error(f"{name} failed: {error[1]}: {error[2]} ({error[0]})")
+            self.show_error(f"{name} failed: {error_message(error)}: {error[2]}")
             return False
         self.reload_path(directory)
         return True

@@ -33,6 +33,7 @@ from ..models.objects_model import (
     ObjectItem,
     ObjectsModel,
 )
+from ..models.paged_tree import error_message
 from .paged_tree_view import PagedTreeView
 
 log = logging.getLogger(__name__)
@@ -173,7 +174,7 @@ class ModulesPane(QWidget):
         except Exception as exc:
             details, error = None, ("error", str(exc), "")
         if error is not None:
-            text = f"{item.dotted_name()}: {error[1]} ({error[0]})"
+            text = f"{item.dotted_name()}: {error_message(error)}"
         else:
             text = format_details(item, tuple(details))
         if self.current_item() is item or self.current_item() is None:
@@ -192,7 +193,7 @@ class ModulesPane(QWidget):
         except Exception as exc:
             row, error = None, ("error", str(exc), "")
         if error is not None:
-            self.status.setText(f"Evaluate failed: {error[1]} ({error[0]})")
+            self.status.setText(f"Evaluate failed: {error_message(error)}")
             return
         self.model.replace_step(index, tuple(row[6]), tuple(row))
         self.status.setText(f"Evaluated {item.dotted_name()}")
