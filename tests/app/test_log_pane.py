@@ -119,3 +119,21 @@ def test_log_pane_export_writes_file(qtbot, tmp_path, monkeypatch):
     assert "second line" in text
     assert list(tmp_path.iterdir()) == [target]
     logger.removeHandler(handler)
+
+
+def test_log_pane_export_dates_lines_and_reports_path(qtbot, tmp_path):
+    import re
+
+    pane, handler, logger = make_pane(qtbot)
+    logger.info("dated line")
+    pane.add_line("m", "Alpha", "added line")
+    qtbot.waitUntil(lambda: "dated line" in pane.view.toPlainText(), timeout=3000)
+    target = tmp_path / "exported.log"
+    with qtbot.waitSignal(pane.exported, timeout=3000) as signal:
+        pane.export_to(target)
+    assert signal.args == [str(target)]
+    lines = target.read_text(encoding="utf-8").splitlines()
+    assert len(lines) == 2
+    stamp = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3} ")
+    assert all(stamp.match(line) for line in lines), lines
+    logger.removeHandler(handler)

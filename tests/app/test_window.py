@@ -302,6 +302,9 @@ def test_window_keyring_notice_once(qtbot, arun, parts, app_dirs):
 
     parts["credentials"] = CredentialStore(backend=keyring.backends.fail.Keyring())
     window = make_window(qtbot, parts)
+    # Said at start in the log pane and status bar, not only on stderr.
+    assert "gnome-keyring" in window.log_pane.view.toPlainText()
+    assert "gnome-keyring" in window.statusBar().currentMessage()
 
     async def open_add_dialog():
         task = window.spawn(window.commands.add())

@@ -49,6 +49,20 @@ def message_box(
     return box
 
 
+def keyring_notice(credentials: CredentialStore) -> str:
+    """Say that secrets are not remembered, and how to change that."""
+    if not credentials.allow_storing:
+        return (
+            "The site policy does not allow remembering passwords; you are asked "
+            "for them on every connection."
+        )
+    return (
+        "No system keyring is available, so passwords and passphrases are asked for "
+        "on every connection. To remember them, install and unlock a keyring: on "
+        "Debian or Ubuntu, gnome-keyring (GNOME) or KWallet (KDE)."
+    )
+
+
 async def ask_yes_no(parent: QWidget, title: str, text: str) -> bool:
     """Ask a question with No as the default button; return True for Yes."""
     buttons = QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No

@@ -37,6 +37,7 @@ from rpyc_explorer.views.async_dialog import run_dialog
 from rpyc_explorer.views.machine_commands import (
     MachineCommands,
     ask_yes_no,
+    keyring_notice,
     secret_kind,
 )
 from rpyc_explorer.views.machine_panel import MachinePanel
@@ -126,6 +127,14 @@ class MainWindow(QMainWindow):
         self.panel.set_machines(store.machines())
         store.add_listener(self._on_store_changed)
         self.update_actions()
+        self._announce_missing_keyring(credentials)
+
+    def _announce_missing_keyring(self, credentials: CredentialStore | None) -> None:
+        if credentials is None or not credentials.unavailable_reason:
+            return
+        notice = keyring_notice(credentials)
+        self.log_pane.add_line("", "", notice, logging.WARNING)
+        self.statusBar().showMessage(notice, 30_000)
 
     # -- building ----------------------------------------------------------------------
 
@@ -238,6 +247,9 @@ class MainWindow(QMainWindow):
         a.close_tab.triggered.connect(self.close_current_tab)
         a.show_log.triggered.connect(self.show_log)
         a.export_log.triggered.connect(self.log_pane.export)
+        self.log_pane.exported.connect(
+            lambda path: self.statusBar().showMessage(f"Log exported to {path}", 15_000)
+        )
         a.about.triggered.connect(lambda: self.spawn(run_dialog(AboutDialog(self))))
         a.quit.triggered.connect(self.close)
 

@@ -162,6 +162,9 @@ class QtLogHandler(logging.Handler):
 class LogPane(QWidget):
     """Log lines of every connection, with machine and level filters and export."""
 
+    # A file was written by Export; carries its path.
+    exported = Signal(str)
+
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._entries: collections.deque[LogEntry] = collections.deque(
@@ -205,10 +208,25 @@ class LogPane(QWidget):
         layout.addLayout(bar)
         layout.addWidget(self.view)
 
+        # Follow new lines while the view shows the end; a view scrolled up stays put.
+        # Following by the range, not per append, also covers the horizontal scroll
+        # bar that a wide line adds after it was appended.
+        self._follow = True
+        scrollbar = self.view.verticalScrollBar()
+        scrollbar.valueChanged.connect(self._on_scrolled)
+        scrollbar.rangeChanged.connect(self._on_range_changed)
+
         self.machine_combo.currentIndexChanged.connect(self._render)
         self.level_combo.currentIndexChanged.connect(self._render)
         self.clear_button.clicked.connect(self.clear)
         self.export_button.clicked.connect(self.export)
+
+    def _on_scrolled(self, value: int) -> None:
+        self._follow = value >= self.view.verticalScrollBar().maximum()
+
+    def _on_range_changed(self, _minimum: int, maximum: int) -> None:
+        if self._follow:
+            self.view.verticalScrollBar().setValue(maximum)
 
     # -- input -----------------------------------------------------------------------
 
@@ -239,7 +257,8 @@ class LogPane(QWidget):
             time.strftime("%H:%M:%S", time.localtime(now))
             + f".{int(now % 1 * 1000):03d}"
         )
-        line = f"{stamp} {logging.getLevelName(level):<7s} {machine_name}: {text}"
+        prefix = f"{machine_name}: " if machine_name else ""
+        line = f"{stamp} {logging.getLevelName(level):<7s} {prefix}{text}"
         self.add_entry(LogEntry(now, level, machine_id, machine_name, redact(line)))
 
     def register_machine(self, machine_id: str, name: str) -> None:
@@ -308,9 +327,17 @@ class LogPane(QWidget):
     def export_to(self, path: Path) -> None:
         """Write the lines shown to `path` atomically (temp file, fsync, rename).
 
+        Each line starts with its ISO 8601 date and time; the pane shows the time only.
+
         Raises:
             OSError: the file could not be written; an existing file is unchanged.
         """
-        text = "\n".join(self.visible_lines()) + "\n"
+        lines = [
+            time.strftime("%Y-%m-%dT", time.localtime(entry.created)) + entry.text
+            for entry in self._entries
+            if self._passes(entry)
+        ]
+        text = "\n".join(lines) + "\n"
         atomic_write(Path(path), text.encode("utf-8"), mode=0o644)
-        log.info("log pane: exported %d lines to %s", text.count("\n"), path)
+        log.info("log pane: exported %d lines to %s", len(lines), path)
+        self.exported.emit(str(path))
