@@ -201,6 +201,27 @@ def test_upload_refreshes_directory(pane, arun, tmp_path):
     assert pane.transfers.tree.topLevelItem(0).text(4) == "done"
 
 
+def test_filter_placeholder_not_clipped(pane, qtbot):
+    edit = pane.filter_edit
+    qtbot.waitExposed(pane)
+    needed = edit.fontMetrics().horizontalAdvance(edit.placeholderText())
+    # The frame and text margins take a few pixels on each side.
+    assert edit.width() >= needed + 12
+
+
+def test_transfer_progress_not_clipped(pane, arun, tmp_path):
+    (tmp_path / "up.bin").write_bytes(b"x" * 3000)
+    (tmp_path / "to").mkdir()
+    (transfer,) = pane.queue_upload([str(tmp_path / "up.bin")], str(tmp_path / "to"))
+    arun(wait_until(lambda: transfer.state == "done"))
+    tree = pane.transfers.tree
+    item = tree.topLevelItem(0)
+    assert item.text(2) == "100 %  (2.9 KiB of 2.9 KiB)"
+    for column in (1, 2, 3):
+        needed = tree.fontMetrics().horizontalAdvance(item.text(column))
+        assert tree.header().sectionSize(column) > needed, item.text(column)
+
+
 def test_machine_tab_combines_panes(qtbot, qloop, session, arun):
     tab = MachineTab(session)
     qtbot.addWidget(tab)

@@ -148,6 +148,15 @@ def test_filter_keeps_expanded_branches(pane, arun):
     arun(wait_until(restored))
 
 
+def test_type_column_fits_builtin_function_type(pane, arun):
+    modules = expand(pane, arun, pane.model.top_index("modules"))
+    builtins = expand(pane, arun, modules["builtins"])
+    type_name = builtins["len"].siblingAtColumn(1).data()
+    assert type_name == "builtin_function_or_method"
+    needed = pane.tree.fontMetrics().horizontalAdvance(type_name)
+    assert pane.tree.header().sectionSize(1) > needed
+
+
 def test_collapse_releases_children(pane, arun):
     console_index = pane.model.top_index("console")
     expand(pane, arun, console_index)

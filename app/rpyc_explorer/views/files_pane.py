@@ -43,6 +43,7 @@ from .transfers_view import TransfersView
 log = logging.getLogger(__name__)
 
 PREVIEW_LIMIT = 256 * 1024
+FILTER_PLACEHOLDER = "Filter: text or *.glob"
 
 
 def conflict_text(transfer: Transfer) -> str:
@@ -96,7 +97,14 @@ class FilesPane(QWidget):
         self.path_bar = PathBar(self)
         self.path_bar.pathEntered.connect(self.go_to)
         self.filter_edit = QLineEdit(self)
-        self.filter_edit.setPlaceholderText("Filter names (text or *.glob)")
+        self.filter_edit.setPlaceholderText(FILTER_PLACEHOLDER)
+        self.filter_edit.setToolTip(
+            "Show only names that contain this text, or match a glob such as *.conf "
+            "(case-insensitive); press Enter to apply"
+        )
+        self.filter_edit.setMinimumWidth(
+            self.filter_edit.fontMetrics().horizontalAdvance(FILTER_PLACEHOLDER) + 40
+        )
         self.filter_edit.editingFinished.connect(self._apply_view_options)
         self.hidden_box = QCheckBox("Show hidden", self)
         self.hidden_box.toggled.connect(self._apply_view_options)

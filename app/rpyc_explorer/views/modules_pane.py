@@ -38,6 +38,9 @@ from .paged_tree_view import PagedTreeView
 
 log = logging.getLogger(__name__)
 
+# The type column is sized to show this name (of every builtin function) in full.
+LONG_TYPE_NAME = "builtin_function_or_method"
+
 
 def format_details(item: ObjectItem, details: tuple) -> str:
     """Render ``(type, repr, doc, signature, source, file)`` as the details text."""
@@ -87,6 +90,9 @@ class ModulesPane(QWidget):
         self.tree = PagedTreeView(self)
         self.tree.setModel(self.model)
         self.tree.header().resizeSection(0, 240)
+        # Wide enough for the longest common type name; the value column takes the rest.
+        type_width = self.tree.fontMetrics().horizontalAdvance(LONG_TYPE_NAME)
+        self.tree.header().resizeSection(1, type_width + 24)
         self.tree.collapsed.connect(self.model.release)
         self.tree.selectionModel().currentChanged.connect(self._on_current_changed)
 

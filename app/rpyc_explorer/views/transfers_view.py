@@ -18,6 +18,13 @@ from ..models.files_model import format_size
 from ..transfers import Transfer, TransferQueue
 
 COLUMNS = ("File", "Direction", "Progress", "Speed", "State")
+# Texts as wide as the widest usual cells, so the columns start wide enough for them.
+WIDEST_CELLS = (
+    "a-longer-file-name.tar.gz",
+    "↓ download",
+    "100 %  (999.9 MiB of 999.9 MiB)",
+    "999.9 MiB/s",
+)
 
 
 class TransfersView(QWidget):
@@ -30,6 +37,9 @@ class TransfersView(QWidget):
         self.tree.setHeaderLabels(list(COLUMNS))
         self.tree.setRootIsDecorated(False)
         self.tree.setSelectionMode(QTreeWidget.ExtendedSelection)
+        metrics = self.tree.fontMetrics()
+        for column, text in enumerate(WIDEST_CELLS):
+            self.tree.header().resizeSection(column, metrics.horizontalAdvance(text) + 24)
         self.cancel_button = QPushButton("Cancel", self)
         self.cancel_button.clicked.connect(self.cancel_selected)
         self.clear_button = QPushButton("Clear finished", self)
