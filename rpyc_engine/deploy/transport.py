@@ -143,9 +143,16 @@ class SubprocessTransport(Transport):
 
     def recv(self, size: int) -> bytes:
         try:
-            return os.read(self._stdout_fd, size)
+            data = os.read(self._stdout_fd, size)
         except OSError:
-            return b""
+            data = b""
+        if not data:
+            # Closed here, by the one reader, and never in kill(): a descriptor closed
+            # under a reader that waits in poll() may be reused by another file.
+            # NOTE: when the multiplexer stops before reading end of file (a failed
+            # write), the pipe stays open until the Popen object is collected.
+            self._process.stdout.close()
+        return data
 
     def wait_readable(self, timeout: Optional[float]) -> bool:
         millis = None if timeout is None else max(0, int(timeout * 1000 + 0.999))
@@ -177,11 +184,10 @@ class SubprocessTransport(Transport):
                 # SIGTERM stays pending on a stopped process; SIGKILL does not.
                 self._process.kill()
                 self._process.wait()
-        for stream in (self._process.stdin, self._process.stdout):
-            try:
-                stream.close()
-            except OSError:
-                pass
+        try:
+            self._process.stdin.close()
+        except OSError:
+            pass
 
     def run_check(self, command: str, timeout: float) -> Optional[int]:
         try:
