@@ -89,3 +89,11 @@ def test_connect_progress_long_failure_reachable_in_small_panel(qtbot):
     # The whole text fits the label; what the panel cannot show scrolls.
     assert label.height() >= label.heightForWidth(label.width())
     assert panel.error_scroll.verticalScrollBar().maximum() > 0
+
+
+def test_connect_progress_connect_failure_names_target(qtbot):
+    panel = make_panel(qtbot)
+    panel.set_failed("connecting", "Connection refused")
+    text = panel.error_label.text()
+    assert "Could not connect to ci@build-01:22." in text
+    assert "while connecting" not in text

@@ -88,7 +88,7 @@ def test_changed_key_dialog_has_no_accept_path(qtbot):
     dialog.show()
     qtbot.waitExposed(dialog)
     assert dialog.old_label.text() == "SHA256:old"
-    assert dialog.new_label.text() == "SHA256:new"
+    assert dialog.new_label.text() == "ssh-ed25519 SHA256:new"
     roles = {dialog.buttons.buttonRole(b) for b in dialog.buttons.buttons()}
     assert roles == {QDialogButtonBox.ButtonRole.RejectRole}
     labels = [

@@ -77,6 +77,9 @@ def test_bad_python_override_names_phase(controller, arun):
         arun(controller.connect(machine), timeout=60)
     assert info.value.phase is Phase.FINDING_PYTHON
     assert "/nonexistent/python9" in str(info.value)
+    # The hint names the machine dialog's field, not the engine's argument.
+    assert 'the machine\'s "Python" field' in info.value.hint
+    assert "override" not in str(info.value)
     assert failures == [str(info.value)]
 
 

@@ -318,7 +318,10 @@ def test_window_keyring_notice_once(qtbot, arun, parts, app_dirs):
     async def scenario():
         task, first = await open_add_dialog()
         assert isinstance(first, QMessageBox)
-        assert "asked for them on every connection" in first.text()
+        assert "asked for on every connection" in first.text()
+        assert "gnome-keyring" in first.text()
+        # No internal class name.
+        assert "keyring.backends" not in first.text()
         first.button(QMessageBox.StandardButton.Ok).click()
         dialog = await wait_for_widget(visible_child(window, MachineDialog))
         dialog.auth_combo.setCurrentIndex(dialog.auth_combo.findData("password"))

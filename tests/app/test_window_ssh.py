@@ -115,7 +115,9 @@ def test_window_ssh_changed_key_then_forget(qtbot, arun, window, sshd_server, ap
         assert message.count("Forget host key") == 1
         labels = [b.text().lower() for b in dialog.buttons.buttons()]
         assert not any("accept" in label for label in labels)
-        assert dialog.new_label.text() == fingerprint_of(sshd_server.known_hosts)
+        key_type, fingerprint = dialog.new_label.text().split()
+        assert key_type == "ssh-ed25519"
+        assert fingerprint == fingerprint_of(sshd_server.known_hosts)
         assert "SHA256:" in dialog.old_label.text()
         dialog.reject()
 
@@ -216,8 +218,10 @@ def test_window_ssh_password_without_keyring(
     (notice, remember_shown, status), again = arun(
         scenario(), timeout=2 * CONNECT_TIMEOUT
     )
-    assert notice.startswith("Passwords cannot be remembered: no system keyring")
-    assert "asked for them on every connection" in notice
+    assert notice.startswith("No system keyring is available")
+    assert "asked for on every connection" in notice
+    assert "gnome-keyring" in notice
+    assert "keyring.backends" not in notice
     assert not remember_shown
     assert status == notice
     # The second connect prompts for the password again, without the notice.

@@ -356,15 +356,23 @@ def deploy(attempt: Attempt, target: Any, service: str, report: Report) -> Any:
         return attempt.deployment.classic_connect()
     except DeployError as exc:
         raise SessionError(
-            machine.name, Phase.from_engine(exc.phase), _deploy_reason(exc), exc.hint
+            machine.name,
+            Phase.from_engine(exc.phase),
+            _deploy_reason(exc),
+            app_words(exc.hint),
         ) from exc
 
 
 def _deploy_reason(exc: Any) -> str:
-    reason = exc.reason
+    reason = app_words(exc.reason)
     if exc.stderr_tail:
         reason += " (remote stderr: " + " | ".join(exc.stderr_tail[-3:]) + ")"
     return reason
+
+
+def app_words(text: str) -> str:
+    """Name the machine dialog's fields where the engine names its own arguments."""
+    return text.replace("the interpreter override", "the machine's \"Python\" field")
 
 
 # -- rpyc servers --------------------------------------------------------------------

@@ -89,6 +89,7 @@ class ConnectProgress(QWidget):
     ) -> None:
         super().__init__(parent)
         self.phases = tuple(phases)
+        self.target = target
         self.current_phase = ""
         self.failed_phase = ""
         self._marks: dict[str, QLabel] = {}
@@ -234,8 +235,12 @@ class ConnectProgress(QWidget):
         self._paint_marks()
         label = PHASE_LABELS.get(phase, phase or "connecting").lower()
         hint = hint or PHASE_HINTS.get(phase, "Open the log for details.")
+        if phase == "connecting":
+            headline = f"Could not connect to {_escape(self.target)}."
+        else:
+            headline = f"Connecting failed while {label}."
         self.error_label.setText(
-            f"<b>Connecting failed while {label}.</b><br>{_escape(reason)}"
+            f"<b>{headline}</b><br>{_escape(reason)}"
             f"<br><br><b>What to try:</b> {_escape(hint)}"
         )
         self.title.setText(

@@ -166,11 +166,11 @@ class ChangedHostKeyDialog(QDialog):
         )
         form = QFormLayout()
         form.addRow("Host:", QLabel(f"{host}, port {port}", self))
-        form.addRow("Key type:", QLabel(key_type, self))
         self.old_label = _fingerprint_label(old_fingerprint, self)
         # Saved keys carry the file they are in, which can be a long path.
         self.old_label.setWordWrap(True)
-        self.new_label = _fingerprint_label(new_fingerprint, self)
+        # Saved keys name their type, so the offered one does too.
+        self.new_label = _fingerprint_label(f"{key_type} {new_fingerprint}", self)
         form.addRow("Saved fingerprint:", self.old_label)
         form.addRow("Offered fingerprint:", self.new_label)
 

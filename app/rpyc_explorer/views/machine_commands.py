@@ -128,8 +128,8 @@ class MachineCommands:
         return dialog
 
     async def _notify_no_keyring(self) -> None:
-        notice = self.credentials.take_notice() if self.credentials else ""
-        if notice:
+        if self.credentials is not None and self.credentials.take_notice():
+            notice = keyring_notice(self.credentials)
             await inform(self.parent, "Passwords are not remembered", notice)
 
     async def add(self) -> Machine | None:

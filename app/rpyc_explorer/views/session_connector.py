@@ -26,6 +26,7 @@ from rpyc_explorer.views.host_key_dialog import (
     HostKeyChoice,
     HostKeyDialog,
 )
+from rpyc_explorer.views.machine_commands import keyring_notice
 from rpyc_explorer.views.password_dialog import PasswordDialog, SecretAnswer
 from rpyc_explorer.views.session_tabs import ConnectFailed, ConnectReporter
 
@@ -174,8 +175,9 @@ class SessionConnector:
     async def _ask_secret(self, prompt: SecretPrompt) -> SecretAnswer:
         # The "cannot be remembered" notice comes once per run (the machine dialog
         # may have taken it already); later prompts only hide the remember box.
-        notice = self.controller.keyring_notice()
-        if notice:
+        notice = ""
+        if self.controller.keyring_notice():
+            notice = keyring_notice(self.controller.credentials)
             status_bar = getattr(self.parent, "statusBar", None)
             if status_bar is not None:
                 status_bar().showMessage(notice, NOTICE_MILLISECONDS)
