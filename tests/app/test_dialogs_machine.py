@@ -19,11 +19,33 @@ def test_machine_dialog_empty_host_message(qtbot):
     dialog = make_dialog(qtbot)
     qtbot.keyClicks(dialog.name_edit, "build-01")
     assert not dialog.ok_button.isEnabled()
-    assert dialog._errors["host"].isVisible()
-    assert "host" in dialog._errors["host"].text().lower()
+    # No message for a field the user has not typed in yet.
+    assert dialog._errors["host"].text() == ""
     qtbot.keyClicks(dialog.host_edit, "build-01.example")
-    assert not dialog._errors["host"].isVisible()
+    assert dialog._errors["host"].text() == ""
     assert dialog.ok_button.isEnabled()
+    dialog.host_edit.clear()
+    assert "host" in dialog._errors["host"].text().lower()
+    assert not dialog.ok_button.isEnabled()
+
+
+def test_machine_dialog_no_messages_before_typing(qtbot):
+    dialog = make_dialog(qtbot)
+    assert not dialog.ok_button.isEnabled()
+    assert all(label.text() == "" for label in dialog._errors.values())
+    host_y = dialog.host_edit.y()
+    qtbot.keyClicks(dialog.name_edit, "x")
+    dialog.name_edit.clear()
+    assert "name" in dialog._errors["name"].text().lower()
+    # The message fills a reserved line: the fields below stay where they were.
+    assert dialog.host_edit.y() == host_y
+
+
+def test_machine_dialog_host_placeholder_follows_kind(qtbot):
+    dialog = make_dialog(qtbot)
+    assert "ssh/config" in dialog.host_edit.placeholderText()
+    dialog.kind_combo.setCurrentIndex(dialog.kind_combo.findData("rpyc"))
+    assert "ssh/config" not in dialog.host_edit.placeholderText()
 
 
 def test_machine_dialog_port_out_of_range(qtbot):
@@ -31,12 +53,11 @@ def test_machine_dialog_port_out_of_range(qtbot):
     qtbot.keyClicks(dialog.name_edit, "db")
     qtbot.keyClicks(dialog.host_edit, "db.example")
     qtbot.keyClicks(dialog.port_edit, "70000")
-    assert dialog._errors["port"].isVisible()
     assert "65535" in dialog._errors["port"].text()
     assert not dialog.ok_button.isEnabled()
     dialog.port_edit.clear()
     qtbot.keyClicks(dialog.port_edit, "2222")
-    assert not dialog._errors["port"].isVisible()
+    assert dialog._errors["port"].text() == ""
     assert dialog.ok_button.isEnabled()
     assert dialog.machine().port == 2222
 
@@ -48,14 +69,15 @@ def test_machine_dialog_missing_key_file(qtbot, tmp_path):
     assert dialog.key_field.isHidden()
     dialog.auth_combo.setCurrentIndex(dialog.auth_combo.findData("key"))
     assert dialog.key_field.isVisible()
-    assert dialog._errors["key_path"].isVisible()
+    assert dialog._errors["key_path"].text() == ""
+    assert not dialog.ok_button.isEnabled()
     qtbot.keyClicks(dialog.key_field.edit, str(tmp_path / "missing_ed25519"))
     assert "not found" in dialog._errors["key_path"].text()
     assert not dialog.ok_button.isEnabled()
     key = tmp_path / "id_ed25519"
     key.write_text("not a real key; only its existence is checked\n")
     dialog.key_field.edit.setText(str(key))
-    assert not dialog._errors["key_path"].isVisible()
+    assert dialog._errors["key_path"].text() == ""
     assert dialog.ok_button.isEnabled()
     assert dialog.machine().key_path == str(key)
     assert dialog.remember_box.text() == "Remember key passphrase in keyring"
@@ -90,7 +112,7 @@ def test_machine_dialog_rpyc_fields(qtbot, tmp_path):
     dialog.tls_box.setChecked(True)
     assert dialog.port_edit.placeholderText() == "18821"
     dialog.ca_field.edit.setText(str(tmp_path / "ca.pem"))
-    assert dialog._errors["rpyc_ca_certs"].isVisibleTo(dialog)
+    assert "not found" in dialog._errors["rpyc_ca_certs"].text()
     assert not dialog.ok_button.isEnabled()
     (tmp_path / "ca.pem").write_text("-----BEGIN CERTIFICATE-----\n")
     dialog.ca_field.edit.clear()

@@ -51,7 +51,8 @@ def _error_label(parent: QWidget) -> QLabel:
     label = QLabel(parent)
     label.setStyleSheet(ERROR_STYLE)
     label.setWordWrap(True)
-    label.hide()
+    # The line keeps its height while empty, so fields do not move when it fills.
+    label.setMinimumHeight(label.fontMetrics().lineSpacing())
     return label
 
 
@@ -104,6 +105,9 @@ class MachineDialog(QDialog):
         self._can_remember = can_remember
         self.setWindowTitle("Edit machine" if machine else "Add machine")
         self._errors: dict[str, QLabel] = {}
+        # Fields whose message is shown: those the user changed or left, and every
+        # field of a machine being edited. OK follows every field regardless.
+        self._touched: set[str] = set()
         self._build_fields(groups or [])
         self._build_rpyc_box()
         self._build_secret_box(keyring_missing)
@@ -125,6 +129,7 @@ class MachineDialog(QDialog):
 
         if machine is not None:
             self._load(machine)
+            self._touched.update(self._errors)
         self._connect_checks()
         self._update_visibility()
         self.validate()
@@ -144,7 +149,6 @@ class MachineDialog(QDialog):
         for label, kind in KIND_LABELS:
             self.kind_combo.addItem(label, kind)
         self.host_edit = QLineEdit(self)
-        self.host_edit.setPlaceholderText("host name, address or ~/.ssh/config alias")
         self.port_edit = QLineEdit(self)
         self.port_edit.setMaxLength(5)
         self.user_edit = QLineEdit(self)
@@ -232,19 +236,20 @@ class MachineDialog(QDialog):
         self.classic_box.setChecked(machine.rpyc_classic)
 
     def _connect_checks(self) -> None:
-        for edit in (
-            self.name_edit,
-            self.host_edit,
-            self.port_edit,
-            self.user_edit,
-            self.key_field.edit,
-            self.jump_edit,
-            self.python_edit,
-            self.certfile_field.edit,
-            self.keyfile_field.edit,
-            self.ca_field.edit,
+        for key, edit in (
+            ("name", self.name_edit),
+            ("host", self.host_edit),
+            ("port", self.port_edit),
+            ("user", self.user_edit),
+            ("key_path", self.key_field.edit),
+            ("jump_host", self.jump_edit),
+            ("python", self.python_edit),
+            ("rpyc_certfile", self.certfile_field.edit),
+            ("rpyc_keyfile", self.keyfile_field.edit),
+            ("rpyc_ca_certs", self.ca_field.edit),
         ):
-            edit.textChanged.connect(self.validate)
+            edit.textChanged.connect(lambda _text, key=key: self._touch(key))
+            edit.editingFinished.connect(lambda key=key: self._touch(key))
         for combo in (self.kind_combo, self.auth_combo):
             combo.currentIndexChanged.connect(self._update_visibility)
             combo.currentIndexChanged.connect(self.validate)
@@ -263,8 +268,17 @@ class MachineDialog(QDialog):
         """The SSH authentication chosen: "agent", "key" or "password"."""
         return str(self.auth_combo.currentData())
 
+    def _touch(self, key: str) -> None:
+        self._touched.add(key)
+        self.validate()
+
     def _update_visibility(self) -> None:
         ssh = self.kind == "ssh"
+        self.host_edit.setPlaceholderText(
+            "host name, address or ~/.ssh/config alias"
+            if ssh
+            else "host name or address"
+        )
         for widget in (
             self.user_edit,
             self.auth_combo,
@@ -363,12 +377,11 @@ class MachineDialog(QDialog):
         """Show or hide each field's message and enable OK; return True when valid."""
         errors = self.field_errors()
         for key, label in self._errors.items():
-            message = errors.get(key, "")
-            label.setText(message)
-            if key in ("rpyc_certfile", "rpyc_keyfile", "rpyc_ca_certs"):
-                label.setVisible(bool(message))
-            else:
-                self.form.setRowVisible(label, bool(message))
+            label.setText(errors.get(key, "") if key in self._touched else "")
+            if key not in ("rpyc_certfile", "rpyc_keyfile", "rpyc_ca_certs"):
+                widget = self._field_widget(key)
+                shown = widget is None or self.form.isRowVisible(widget)
+                self.form.setRowVisible(label, shown)
         self.ok_button.setEnabled(not errors)
         return not errors
 
@@ -421,6 +434,7 @@ class MachineDialog(QDialog):
         self.remember_box.setChecked(remembered)
 
     def accept(self) -> None:
+        self._touched.update(self._errors)
         if self.validate():
             super().accept()
 
