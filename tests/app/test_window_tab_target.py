@@ -81,3 +81,10 @@ def test_retry_uses_the_edited_machine(qtbot, arun, parts):
 
     arun(scenario())
     assert ports == [1, 2]
+
+
+def test_reconnect_keeps_the_tab_position(qtbot, arun, parts):
+    window, other = two_tabs(qtbot, arun, parts)
+    arun(window.reconnect_machine(LOCAL_ID))
+    assert window.tabs.machine_ids() == [LOCAL_ID, other.id]
+    assert window.tabs.current_machine_id() == LOCAL_ID

@@ -356,8 +356,8 @@ class MainWindow(QMainWindow):
             await self.tabs.close_machine(machine_id, self.close_timeout)
         await self.commands.delete(machine_id)
 
-    def connect_machine(self, machine_id: str) -> asyncio.Task | None:
-        """Open a machine's tab, connecting it if needed."""
+    def connect_machine(self, machine_id: str, index: int = -1) -> asyncio.Task | None:
+        """Open a machine's tab (a new one at `index`), connecting it if needed."""
         if not machine_id:
             return None
         try:
@@ -366,7 +366,7 @@ class MainWindow(QMainWindow):
             log.warning("window: no machine has id %r", machine_id)
             return None
         self.log_pane.register_machine(machine.name, machine.name)
-        task = self.tabs.open_machine(machine)
+        task = self.tabs.open_machine(machine, index)
         self.update_actions()
         return task
 
@@ -377,9 +377,11 @@ class MainWindow(QMainWindow):
         return problems
 
     async def reconnect_machine(self, machine_id: str) -> None:
-        """Close a machine's session, then connect it again."""
+        """Close a machine's session, then connect it again in the same tab position."""
+        ids = self.tabs.machine_ids()
+        index = ids.index(machine_id) if machine_id in ids else -1
         await self.disconnect_machine(machine_id)
-        task = self.connect_machine(machine_id)
+        task = self.connect_machine(machine_id, index)
         if task is not None:
             await asyncio.gather(task, return_exceptions=True)
 

@@ -183,8 +183,11 @@ class SessionTabs(QTabWidget):
 
     # -- connecting --------------------------------------------------------------------
 
-    def open_machine(self, machine: Machine) -> asyncio.Task | None:
-        """Show a machine's tab, connecting it when it has none or failed."""
+    def open_machine(self, machine: Machine, index: int = -1) -> asyncio.Task | None:
+        """Show a machine's tab, connecting it when it has none or failed.
+
+        A new tab goes to position `index` (-1 is the end).
+        """
         entry = self._entries.get(machine.id)
         if entry is not None and entry.state is not TabState.FAILED:
             self.setCurrentIndex(self._index_of(machine.id))
@@ -193,7 +196,7 @@ class SessionTabs(QTabWidget):
             page = QStackedWidget(self)
             entry = _Entry(machine, page)
             self._entries[machine.id] = entry
-            self.addTab(page, machine.name)
+            self.insertTab(index, page, machine.name)
         entry.machine = machine
         self.setCurrentIndex(self._index_of(machine.id))
         return self._start_connect(entry)
