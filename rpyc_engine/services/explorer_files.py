@@ -153,8 +153,8 @@ def _sort(entries: list, sort: str) -> None:
         raise ValueError(f"unknown sort key {key!r}; expected one of {SORT_KEYS}")
     index = SORT_KEYS.index(key)
     if key == "size":
-        # A folder's st_size says nothing about its contents, so folders keep their
-        # name order in both directions and only the files are ordered by size.
+        # A folder's st_size is the size of the directory file, not of its contents,
+        # so folders keep their name order in both directions and files go by size.
         entries.sort(key=lambda entry: (entry[0].lower(), entry[0]))
         entries.sort(
             key=lambda entry: entry[index] if entry[1] != "dir" else 0,

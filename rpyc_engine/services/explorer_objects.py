@@ -281,7 +281,7 @@ class ObjectBrowser:
         """Bind the object at ``path`` to ``name`` there.
 
         ``name`` is used only when it is an identifier, not a keyword and not bound
-        yet, so sending never replaces a console variable; otherwise the object gets
+        yet, so sending never replaces a console variable. Otherwise the object gets
         the first free ``objN``.
         """
         try:

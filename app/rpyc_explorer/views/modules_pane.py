@@ -213,13 +213,13 @@ class ModulesPane(QWidget):
         if item is None or not item.path:
             return ""
         # The object's own name when the console has no such variable yet.
-        wanted = item.path[-1][1]
+        own_name = item.path[-1][1]
         try:
             name, error = await self.session.call(
                 "send_to_console",
                 item.root,
                 item.path,
-                wanted if isinstance(wanted, str) else "",
+                own_name if isinstance(own_name, str) else "",
             )
         except Exception as exc:
             name, error = "", ("error", str(exc), "")
