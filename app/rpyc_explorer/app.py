@@ -267,9 +267,17 @@ def close_loop(loop: asyncio.AbstractEventLoop) -> None:
     _CLOSED_LOOPS.append(loop)
 
 
+def remove_crash_leftovers() -> None:
+    """Remove the session folders of earlier runs that ended without cleaning up."""
+    from rpyc_explorer.session.askpass import remove_stale_session_dirs
+
+    remove_stale_session_dirs()
+
+
 def run_app(color_scheme: str | None, log_level: str) -> int:
     """Run the desktop application until its window closes; return the exit status."""
     configure_stderr_logging(log_level)
+    remove_crash_leftovers()
     app, theme = create_qapplication(color_scheme)
     window = create_window()
     for problem in [*window.site_problems, *window.store.problems]:
@@ -325,6 +333,7 @@ def run_smoke(color_scheme: str | None, log_level: str) -> int:
     """Run `--smoke` offscreen with temporary settings; return 0 when it worked."""
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     configure_stderr_logging(log_level)
+    remove_crash_leftovers()
     with tempfile.TemporaryDirectory(prefix="rpyc-explorer-smoke-") as temp:
         os.environ["RPYC_EXPLORER_CONFIG_DIR"] = str(Path(temp) / "config")
         os.environ["RPYC_EXPLORER_DATA_DIR"] = str(Path(temp) / "data")

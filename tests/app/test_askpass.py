@@ -13,8 +13,10 @@ from rpyc_explorer.machines.credentials import Secret
 from rpyc_explorer.session.askpass import (
     AskpassRequest,
     AskpassServer,
+    OWNER_FILE,
     SessionDir,
     classify_prompt,
+    remove_stale_session_dirs,
 )
 
 ANSWER = "s3cret answer"
@@ -111,3 +113,41 @@ def test_each_hop_has_own_token(server):
     result = _run_wrapper(jump_env, "user@jump's password: ")
     assert result.returncode == 0, result.stderr
     assert [r.hop for r in server.requests] == ["jump"]
+
+
+def ended_pid() -> int:
+    """Return the PID of a child process that has exited and been reaped."""
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait(timeout=30)
+    return child.pid
+
+
+def session_dir(base, name: str, pid: int | None, mode: int = 0o700):
+    path = base / name
+    path.mkdir()
+    if pid is not None:
+        (path / OWNER_FILE).write_text(f"{pid}\n")
+    (path / "askpass").write_text("#!/bin/sh\n")
+    path.chmod(mode)
+    return path
+
+
+def test_session_dir_records_owner(server):
+    owner = server.directory.file(OWNER_FILE).read_text()
+    assert int(owner) == os.getpid()
+
+
+def test_remove_stale_session_dirs(tmp_path):
+    dead = ended_pid()
+    stale = session_dir(tmp_path, "rpyc-explorer-stale", dead)
+    alive = session_dir(tmp_path, "rpyc-explorer-alive", os.getppid())
+    no_owner = session_dir(tmp_path, "rpyc-explorer-smoke-x", None)
+    loose = session_dir(tmp_path, "rpyc-explorer-loose", dead, mode=0o755)
+    other_name = session_dir(tmp_path, "somebody-else", dead)
+    link = tmp_path / "rpyc-explorer-link"
+    link.symlink_to(other_name)
+
+    assert remove_stale_session_dirs(tmp_path) == [stale]
+    assert not stale.exists()
+    for kept in (alive, no_owner, loose, other_name, link):
+        assert kept.exists()

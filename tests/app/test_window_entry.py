@@ -14,8 +14,10 @@ from rpyc_explorer.views.about_dialog import app_version
 from rpyc_explorer.widgets.log_pane import LogPane
 
 
-def run_module(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-    env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
+def run_module(
+    *args: str, timeout: float = 120, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", **(env or {}))
     return subprocess.run(
         [sys.executable, "-m", "rpyc_explorer", *args],
         capture_output=True, text=True, timeout=timeout, env=env,
@@ -28,9 +30,33 @@ def test_entry_version():
     assert result.stdout.strip() == f"rpyc-explorer {app_version()}"
 
 
+def crashed_session_dir(temp_dir) -> str:
+    """Make a session folder in a child process, then kill it with SIGKILL."""
+    code = (
+        "from rpyc_explorer.session.askpass import SessionDir\n"
+        "print(SessionDir().path, flush=True)\n"
+        "import time; time.sleep(60)\n"
+    )
+    env = dict(os.environ, TMPDIR=str(temp_dir))
+    child = subprocess.Popen(
+        [sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, env=env
+    )
+    try:
+        path = child.stdout.readline().strip()
+    finally:
+        child.kill()
+        child.wait(timeout=30)
+        child.stdout.close()
+    return path
+
+
 @pytest.mark.gui
-def test_entry_smoke_connects_and_exits():
-    result = run_module("--smoke")
+def test_entry_smoke_connects_and_exits(tmp_path):
+    # A crashed run's private folder is removed at the next start.
+    leftover = crashed_session_dir(tmp_path)
+    assert os.path.isdir(leftover)
+    result = run_module("--smoke", env={"TMPDIR": str(tmp_path)})
+    assert not os.path.exists(leftover)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "smoke: connected to this computer" in result.stdout
     assert result.stdout.strip().endswith("smoke: ok")

@@ -33,6 +33,10 @@ logger = logging.getLogger(__name__)
 
 PromptKind = Literal["password", "passphrase", "other"]
 _MAX_REQUEST = 65536
+SESSION_DIR_PREFIX = "rpyc-explorer-"
+# Holds the PID of the process that made a session directory, so a later start can
+# remove the directories of a process that crashed.
+OWNER_FILE = "owner.pid"
 _REQUEST_TIMEOUT = 10.0
 
 
@@ -68,9 +72,10 @@ AnswerFunction = Callable[[AskpassRequest], "Secret | None"]
 class SessionDir:
     """A private temporary directory (mode 0700) for one session's ssh files."""
 
-    def __init__(self, prefix: str = "rpyc-explorer-") -> None:
+    def __init__(self, prefix: str = SESSION_DIR_PREFIX) -> None:
         self.path = Path(tempfile.mkdtemp(prefix=prefix))
         os.chmod(self.path, 0o700)
+        self.file(OWNER_FILE).write_text(f"{os.getpid()}\n", encoding="ascii")
 
     def file(self, name: str) -> Path:
         """Return the path of `name` inside the directory."""
@@ -79,6 +84,56 @@ class SessionDir:
     def remove(self) -> None:
         """Delete the directory and everything in it."""
         shutil.rmtree(self.path, ignore_errors=True)
+
+
+def remove_stale_session_dirs(temp_dir: Path | None = None) -> list[Path]:
+    """Delete the session directories left behind by processes that ended.
+
+    Only directories named with our prefix, owned by this user, of mode 0700, not
+    symbolic links, and holding the PID of a process that no longer runs are removed.
+
+    Returns:
+        The directories removed.
+    """
+    base = Path(temp_dir) if temp_dir is not None else Path(tempfile.gettempdir())
+    removed = []
+    try:
+        candidates = [
+            p for p in base.iterdir() if p.name.startswith(SESSION_DIR_PREFIX)
+        ]
+    except OSError as exc:
+        logger.warning("askpass: cannot list %s for stale folders: %s", base, exc)
+        return removed
+    for path in candidates:
+        owner = _dead_owner(path)
+        if owner is not None:
+            shutil.rmtree(path, ignore_errors=True)
+            logger.info("askpass: removed %s left by ended process %d", path, owner)
+            removed.append(path)
+    return removed
+
+
+def _dead_owner(path: Path) -> int | None:
+    """Return the owner PID of a stale session directory, or None to keep it."""
+    try:
+        info = os.lstat(path)
+        if not os.path.isdir(path) or os.path.islink(path):
+            return None
+        if info.st_uid != os.getuid() or info.st_mode & 0o777 != 0o700:
+            return None
+        pid = int(path.joinpath(OWNER_FILE).read_text(encoding="ascii").strip())
+    except (OSError, ValueError):
+        return None
+    if pid <= 0 or pid == os.getpid():
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return pid
+    except PermissionError:
+        pass
+    # NOTE: a PID reused by another process keeps its directory until that ends.
+    return None
 
 
 class AskpassServer:
