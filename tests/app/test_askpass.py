@@ -11,9 +11,9 @@ import pytest
 from rpyc_explorer import askpass_helper
 from rpyc_explorer.machines.credentials import Secret
 from rpyc_explorer.session.askpass import (
+    OWNER_FILE,
     AskpassRequest,
     AskpassServer,
-    OWNER_FILE,
     SessionDir,
     classify_prompt,
     remove_stale_session_dirs,
