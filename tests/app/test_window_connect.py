@@ -160,3 +160,42 @@ def test_window_ctrl_l_focuses_real_path_bar(qtbot, arun, window):
     tab, focused = arun(scenario(), timeout=60)
     path_bar = tab.files_pane.path_bar
     assert focused is path_bar or path_bar.isAncestorOf(focused)
+
+
+
+async def show_files_tree(window):
+    await window.connect_machine(LOCAL_ID)
+    tab = window.tabs.view(LOCAL_ID)
+    tab.tabs.setCurrentWidget(tab.files_pane)
+    tab.files_pane.tree.setFocus()
+    await wait_for_widget(lambda: tab.files_pane.tree.hasFocus())
+    return tab.files_pane
+
+
+# A second binding of one key in the window (a pane's QShortcut next to the
+# window's action) makes Qt report an ambiguous shortcut and run neither.
+def test_window_ctrl_l_reaches_the_path_bar(qtbot, arun, window):
+    async def scenario():
+        pane = await show_files_tree(window)
+        qtbot.keyClick(pane.tree, Qt.Key.Key_L, Qt.KeyboardModifier.ControlModifier)
+        await wait_for_widget(lambda: pane.path_bar.isAncestorOf(window.focusWidget()))
+        await window.disconnect_machine(LOCAL_ID)
+
+    arun(scenario(), timeout=120)
+
+
+@pytest.mark.xfail(
+    reason="files_pane.py binds F5 with its own QShortcut too (QKeySequence.Refresh)"
+)
+def test_window_f5_reaches_the_refresh_action(qtbot, arun, window):
+    async def scenario():
+        pane = await show_files_tree(window)
+        refreshes = []
+        window.actions.refresh.triggered.connect(lambda: refreshes.append(1))
+        try:
+            qtbot.keyClick(pane.tree, Qt.Key.Key_F5)
+            assert refreshes == [1]
+        finally:
+            await window.disconnect_machine(LOCAL_ID)
+
+    arun(scenario(), timeout=120)
