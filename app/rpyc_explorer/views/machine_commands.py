@@ -53,8 +53,8 @@ def keyring_notice(credentials: CredentialStore) -> str:
     """Say that secrets are not remembered, and how to change that."""
     if not credentials.allow_storing:
         return (
-            "The site policy does not allow remembering passwords; you are asked "
-            "for them on every connection."
+            "The site policy does not allow remembering passwords, so you are "
+            "asked for them on every connection."
         )
     return (
         "No system keyring is available, so passwords and passphrases are asked for "

@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 CANCEL_WAIT = 25.0
 # How long a notice stays in the status bar.
 NOTICE_MILLISECONDS = 30_000
-# The message itself says how to remove the old key; the hint does not repeat it.
+# The hint does not repeat the message's advice on removing the old key.
 _CHANGED_KEY_HINT = (
     "Do not connect again before the host's administrator has confirmed the new "
     "fingerprint."

@@ -208,9 +208,9 @@ class LogPane(QWidget):
         layout.addLayout(bar)
         layout.addWidget(self.view)
 
-        # Follow new lines while the view shows the end; a view scrolled up stays put.
-        # Following by the range, not per append, also covers the horizontal scroll
-        # bar that a wide line adds after it was appended.
+        # The view follows new lines while it shows the end, and stays put when the
+        # user scrolled up. Following the range, not each append, also covers the
+        # horizontal scroll bar that a wide line adds after it was appended.
         self._follow = True
         scrollbar = self.view.verticalScrollBar()
         scrollbar.valueChanged.connect(self._on_scrolled)
