@@ -88,3 +88,18 @@ def test_reconnect_keeps_the_tab_position(qtbot, arun, parts):
     arun(window.reconnect_machine(LOCAL_ID))
     assert window.tabs.machine_ids() == [LOCAL_ID, other.id]
     assert window.tabs.current_machine_id() == LOCAL_ID
+
+
+def test_close_tab_asks_while_the_console_runs(qtbot, arun, parts):
+    window, other = two_tabs(qtbot, arun, parts)
+    window.tabs.view(other.id).console_pane.console.running = True
+
+    async def refuse(close):
+        close()
+        box = await wait_for_widget(visible_child(window, QMessageBox))
+        box.button(QMessageBox.StandardButton.No).click()
+        await window.wait_idle()
+
+    arun(refuse(window.close_current_tab))
+    arun(refuse(lambda: window.tabs.tabCloseRequested.emit(1)))
+    assert window.tabs.machine_ids() == [LOCAL_ID, other.id]

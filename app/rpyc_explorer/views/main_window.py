@@ -120,6 +120,9 @@ class MainWindow(QMainWindow):
         self.actions = WindowActions.create(self)
         self.panel = MachinePanel(self)
         self.tabs = SessionTabs(connector, tab_factory, self)
+        self.tabs.may_close = lambda machine_id: self._may_end_session(
+            machine_id, "Disconnect"
+        )
         self.log_pane = LogPane(self)
         self._build_layout()
         self._build_menus()
@@ -413,7 +416,7 @@ class MainWindow(QMainWindow):
         machine_id = self.tabs.current_machine_id()
         if not machine_id:
             return None
-        return self.spawn(self.disconnect_machine(machine_id))
+        return self.spawn(self._confirm_and_disconnect(machine_id))
 
     def show_log(self, machine_name: str = "") -> None:
         """Show the log dock (Ctrl+Shift+L), optionally filtered to one machine."""

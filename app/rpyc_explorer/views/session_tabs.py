@@ -120,6 +120,8 @@ class SessionTabs(QTabWidget):
         self.connector = connector
         self.tab_factory = tab_factory
         self._entries: dict[str, _Entry] = {}
+        # Asked before a tab's close button ends its session; None closes at once.
+        self.may_close: Callable[[str], Awaitable[bool]] | None = None
         self.setTabsClosable(True)
         self.setMovable(True)
         self.setDocumentMode(True)
@@ -317,7 +319,9 @@ class SessionTabs(QTabWidget):
     async def close_tab(self, index: int) -> None:
         """Close the tab at `index` and its session."""
         machine_id = self._id_at(index)
-        if machine_id:
+        if not machine_id:
+            return
+        if self.may_close is None or await self.may_close(machine_id):
             await self.close_machine(machine_id)
 
     async def close_machine(
