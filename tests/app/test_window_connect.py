@@ -184,9 +184,6 @@ def test_window_ctrl_l_reaches_the_path_bar(qtbot, arun, window):
     arun(scenario(), timeout=120)
 
 
-@pytest.mark.xfail(
-    reason="files_pane.py binds F5 with its own QShortcut too (QKeySequence.Refresh)"
-)
 def test_window_f5_reaches_the_refresh_action(qtbot, arun, window):
     async def scenario():
         pane = await show_files_tree(window)

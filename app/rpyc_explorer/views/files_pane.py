@@ -173,7 +173,6 @@ class FilesPane(QWidget):
         layout.addLayout(buttons)
         layout.addWidget(self.banner)
         layout.addWidget(main, 1)
-        QShortcut(QKeySequence(QKeySequence.Refresh), self, self.refresh)
         QShortcut(QKeySequence(QKeySequence.Delete), self.tree, self.delete_selected)
         QShortcut(QKeySequence("F2"), self.tree, self.rename_selected)
 
