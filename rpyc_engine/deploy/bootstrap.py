@@ -65,26 +65,19 @@ config = marshal.loads(read_exactly(int(header[1])))
 files = marshal.loads(zlib.decompress(read_exactly(int(header[2]))))
 paths = {}
 class MemoryLoader:
-    # No file is read or written, no bytecode cached. A bundle maps each file to its
-    # source, compiled here, or to (code, source) when the client compiled it for
-    # an interpreter with this one's magic number.
+    # The source is compiled here; no file is read or written, no bytecode cached.
     def create_module(self, spec):
         return None
     def exec_module(self, module):
         origin = module.__spec__.origin
-        code = files[origin[len(PREFIX):]]
-        if isinstance(code, tuple):
-            code = code[0]
-        else:
-            code = compile(code, origin, "exec", dont_inherit=True)
+        code = compile(files[origin[len(PREFIX):]], origin, "exec", dont_inherit=True)
         exec(code, module.__dict__)
     def get_source(self, fullname):
         # For tracebacks and inspect.getsource (through linecache).
         try:
-            entry = files[paths[fullname][len(PREFIX):]]
+            return files[paths[fullname][len(PREFIX):]].decode("utf-8")
         except KeyError:
             raise ImportError("not in the deployed bundle: %r" % fullname, name=fullname)
-        return (entry[1] if isinstance(entry, tuple) else entry).decode("utf-8")
     def is_package(self, fullname):
         return paths.get(fullname, "").endswith("/__init__.py")
 class MemoryFinder:

@@ -11,16 +11,13 @@ changes.
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 import marshal
 import os
 import threading
 import zlib
 from pathlib import Path
-from typing import Dict, List, Tuple
-
-from rpyc_engine.deploy.bootstrap import MEMORY_PREFIX
+from typing import Dict, List, Optional, Tuple
 
 logger = logging.getLogger(__name__)
 
@@ -31,7 +28,7 @@ DEPLOY_INCLUDED = ("deploy/mux.py", "deploy/remote.py")
 DEPLOY_STUB = "deploy/__init__.py"
 
 _cache_lock = threading.Lock()
-_cache: Dict[bool, Tuple[Tuple, bytes]] = {}
+_cache: Optional[Tuple[Tuple, bytes]] = None
 
 
 def server_part_files() -> List[str]:
@@ -72,53 +69,15 @@ def _build(files: List[str]) -> bytes:
     return zlib.compress(marshal.dumps(dict(sorted(contents.items())), 2), 9)
 
 
-def _build_code(files: List[str]) -> bytes:
-    # Compiled as the remote side would compile the source, so tracebacks and
-    # __file__ read the same.
-    contents = marshal.loads(zlib.decompress(_build(files)))
-    # The source stays beside the code: tracebacks and inspect.getsource read it.
-    code = {
-        name: (compile(source, MEMORY_PREFIX + name, "exec", dont_inherit=True), source)
-        for name, source in contents.items()
-    }
-    return zlib.compress(marshal.dumps(code), 6)
-
-
-def local_magic() -> str:
-    """Return this interpreter's bytecode magic number as hex (as the probe prints it)."""
-    return importlib.util.MAGIC_NUMBER.hex()
-
-
-def server_bundle(bytecode: bool = False) -> bytes:
-    """Return the bundle of the server part, building it on first use or change.
-
-    Args:
-        bytecode: ship code objects compiled here instead of the source; only for a
-            remote interpreter whose magic number equals `local_magic()`.
-    """
+def server_bundle() -> bytes:
+    """Return the bundle of the server part, building it on first use or change."""
+    global _cache
     files = server_part_files()
-    signature = (_signature(files), bytecode)
+    signature = _signature(files)
     with _cache_lock:
-        cached = _cache.get(bytecode)
-        if cached is not None and cached[0] == signature:
-            return cached[1]
-        data = _build_code(files) if bytecode else _build(files)
-        _cache[bytecode] = (signature, data)
+        if _cache is not None and _cache[0] == signature:
+            return _cache[1]
+        data = _build(files)
+        _cache = (signature, data)
     logger.debug("built server bundle: %d files, %d bytes", len(files) + 1, len(data))
     return data
-
-
-def prepare_bundles() -> None:
-    """Build both bundles on a background thread, if not built yet.
-
-    Called when a deploy starts, so the build (about 0.1 s for the bytecode) overlaps
-    the SSH login instead of delaying the upload. `server_bundle` waits for it.
-    """
-    if len(_cache) == 2:
-        return
-
-    def build() -> None:
-        for bytecode in (False, True):
-            server_bundle(bytecode=bytecode)
-
-    threading.Thread(target=build, name="deploy-bundle-build", daemon=True).start()

@@ -20,7 +20,7 @@ from typing import Any, Callable, List, Optional, Tuple, Union
 
 from rpyc_engine.deploy import mux
 from rpyc_engine.deploy.bootstrap import bootstrap_source, encode_payload
-from rpyc_engine.deploy.bundle import local_magic, prepare_bundles, server_bundle
+from rpyc_engine.deploy.bundle import server_bundle
 from rpyc_engine.deploy.errors import (
     CLOSING,
     CONNECTING,
@@ -34,7 +34,7 @@ from rpyc_engine.deploy.errors import (
     TimeoutExpired,
 )
 from rpyc_engine.deploy.exit_status import SSH_ERROR, EarlyExit, early_exit_error
-from rpyc_engine.deploy.probe import FOUND_MARKER, probe_argv, tried_names
+from rpyc_engine.deploy.probe import probe_argv, tried_names
 from rpyc_engine.deploy.transport import (
     PayloadWriter,
     Transport,
@@ -129,11 +129,6 @@ class DeployedServer:
         self._lock = threading.Lock()
         self._deploy_done = threading.Event()
         self._hello = threading.Event()
-        self._python_found = threading.Event()
-        self._remote_magic = ""
-        # True when the server part went as code objects (the remote interpreter's
-        # bytecode magic number equals ours), False when it went as source.
-        self.shipped_bytecode = False
         self._stop_heartbeat = threading.Event()
         self._transport: Optional[Transport] = None
         self._mux: Optional[mux.Multiplexer] = None
@@ -335,7 +330,6 @@ class DeployedServer:
     def _deploy(self, deadline: float, connect_timeout: float) -> None:
         if self._owns_machine:
             self._connect_machine()
-        prepare_bundles()
         names = tried_names(self.python_override)
         self._report(FINDING_PYTHON, None, "trying " + ", ".join(names))
         self._check_cancel()
@@ -353,7 +347,6 @@ class DeployedServer:
             name=f"deploy-{self.alias}",
             expect_preamble=mux.PREAMBLE,
             wait_readable=transport.wait_readable,
-            found_marker=FOUND_MARKER,
         )
         self._mux.start()
         self._check_cancel()
@@ -362,12 +355,7 @@ class DeployedServer:
             "heartbeat": self.heartbeat,
             "misses": self.heartbeat_misses,
         }
-        # The upload waits for the probe's line (one round trip), so a remote
-        # interpreter like ours gets bytecode and compiles nothing.
-        self._wait_for_python(deadline, connect_timeout)
-        self.shipped_bytecode = self._remote_magic == local_magic()
-        payload = encode_payload(config, server_bundle(bytecode=self.shipped_bytecode))
-        upload = PayloadWriter(transport, payload)
+        upload = PayloadWriter(transport, encode_payload(config, server_bundle()))
         self._report(UPLOADING, 0.0, f"{len(upload.payload)} bytes")
         upload.start()
         self._wait_for_hello(upload, deadline, connect_timeout)
@@ -385,33 +373,11 @@ class DeployedServer:
             ).start()
 
     def _on_control(self, kind: int, message: dict) -> None:
-        if kind == mux.FOUND:
-            self._remote_magic = str(message.get("magic") or "")
-            self._python_found.set()
-            return
         if kind == mux.HELLO and not self._hello.is_set():
             self.remote_pid = int(message["pid"])
             self.python = str(message.get("python"))
             self.python_version = tuple(message.get("version") or ())
             self._hello.set()
-
-    def _wait_for_python(self, deadline: float, connect_timeout: float) -> None:
-        assert self._mux is not None
-        while not self._python_found.wait(0.02):
-            self._check_cancel()
-            if self._mux.closed.is_set():
-                raise self._early_exit_error()
-            if time.monotonic() > deadline:
-                raise self._timeout(connect_timeout)
-
-    def _timeout(self, connect_timeout: float) -> TimeoutExpired:
-        return TimeoutExpired(
-            self.alias,
-            self._phase,
-            f"the server did not start within {connect_timeout} s",
-            hint="Check the host's load, or raise connect_timeout",
-            stderr_tail=self._transport.stderr_lines() if self._transport else (),
-        )
 
     def _wait_for_hello(
         self, upload: PayloadWriter, deadline: float, connect_timeout: float
@@ -430,7 +396,15 @@ class DeployedServer:
             if self._mux.closed.is_set() or upload.error is not None:
                 raise self._early_exit_error()
             if time.monotonic() > deadline:
-                raise self._timeout(connect_timeout)
+                raise TimeoutExpired(
+                    self.alias,
+                    self._phase,
+                    f"the server did not start within {connect_timeout} s",
+                    hint="Check the host's load, or raise connect_timeout",
+                    stderr_tail=self._transport.stderr_lines()
+                    if self._transport
+                    else (),
+                )
         if self._phase == UPLOADING:
             self._report(STARTING, None, "server started")
 

@@ -49,9 +49,6 @@ CLOSE = 4
 PING = 5
 PONG = 6
 SHUTDOWN = 7
-# Never on the wire: passed to on_control when the noise before the preamble holds
-# the ``found_marker`` line, with {"magic": the text after the marker}.
-FOUND = 8
 CONTROL = 0
 # Largest payload put in one DATA frame, and the largest one accepted.
 CHUNK_SIZE = 256 * 1024
@@ -275,8 +272,6 @@ class Multiplexer:
             end of stream) within ``timeout`` seconds. Without it only the multiplexer's
             own thread reads, blocked in ``recv``, and hands data to every channel.
         accept_streams: see ``on_open``.
-        found_marker: start of a line the peer may write before the preamble (the
-            probe's ``rpyc-deploy-python: MAGIC``); see `FOUND`.
     """
 
     def __init__(
@@ -289,7 +284,6 @@ class Multiplexer:
         expect_preamble: Optional[bytes] = None,
         wait_readable: Optional[Callable[[Optional[float]], bool]] = None,
         accept_streams: bool = False,
-        found_marker: Optional[bytes] = None,
     ) -> None:
         self.name = name
         self._expect_preamble = expect_preamble
@@ -299,7 +293,6 @@ class Multiplexer:
         self._on_open = on_open
         self._on_control = on_control
         self._accept_streams = accept_streams
-        self._found_marker = found_marker
         self._write_lock = threading.Lock()
         self._channels: Dict[int, Union[_Channel, MuxStream]] = {}
         self._channels_lock = threading.Lock()
@@ -490,8 +483,6 @@ class Multiplexer:
 
     def _skip_to_preamble(self, buffer):
         """Drop what precedes the preamble (a login script's output); True once found."""
-        if self._found_marker is not None:
-            self._take_found_line(buffer)
         found = buffer.find(self._expect_preamble)
         if found < 0:
             if len(buffer) > MAX_NOISE:
@@ -507,19 +498,6 @@ class Multiplexer:
             )
         del buffer[: found + len(self._expect_preamble)]
         return True
-
-    def _take_found_line(self, buffer: bytearray) -> None:
-        marker = self._found_marker
-        assert marker is not None
-        start = buffer.find(marker)
-        end = buffer.find(b"\n", start) if start >= 0 else -1
-        if end < 0:
-            return
-        text = bytes(buffer[start + len(marker) : end]).decode("ascii", "replace")
-        del buffer[start : end + 1]
-        self._found_marker = None
-        if self._on_control is not None:
-            self._on_control(FOUND, {"magic": text.strip()})
 
     def _dispatch_buffer(self, buffer):
         offset = 0

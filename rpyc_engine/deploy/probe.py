@@ -32,8 +32,6 @@ EXIT_NO_PYTHON = 97
 # Seconds between the probe's checks that its SSH session still exists.
 WATCH_INTERVAL = 1
 REPORT_PREFIX = "rpyc-deploy-probe: "
-# Line the probe writes to stdout, with the magic number, once it found the interpreter.
-FOUND_MARKER = b"rpyc-deploy-python: "
 
 PROBE_SCRIPT = r"""
 override=$1
@@ -71,14 +69,7 @@ if [ -n "$group" ] && [ -n "$session" ] && [ "$session" -gt 1 ]; then
     watchdog=$!
 fi
 usable() {
-    # Prints the interpreter's bytecode magic number (hex) when it fits.
-    "$1" -S -c 'import sys
-if sys.version_info[:2] < MIN_VERSION: sys.exit(1)
-try:
-    from importlib._bootstrap_external import MAGIC_NUMBER
-    sys.stdout.write(MAGIC_NUMBER.hex())
-except Exception:
-    pass' 2>/dev/null
+    "$1" -S -c 'import sys; sys.exit(sys.version_info[:2] < MIN_VERSION)' >/dev/null 2>&1
 }
 if [ -n "$override" ]; then
     set -- "$override"
@@ -87,10 +78,8 @@ else
 fi
 for name in "$@"; do
     path=$(command -v "$name" 2>/dev/null) || continue
-    if magic=$(usable "$path"); then
+    if usable "$path"; then
         [ -z "$watchdog" ] || kill "$watchdog"
-        # Tells the client which bundle to send: bytecode when the magic is its own.
-        echo "MARKER$magic"
         exec "$path" -c "$boot"
     fi
 done
@@ -127,7 +116,6 @@ def probe_script() -> str:
     return (
         PROBE_SCRIPT.replace("CANDIDATES", " ".join(CANDIDATES))
         .replace("PREFIX", REPORT_PREFIX)
-        .replace("MARKER", FOUND_MARKER.decode("ascii"))
         .replace("EXIT_NO_PYTHON", str(EXIT_NO_PYTHON))
         .replace("MIN_VERSION", repr(MIN_VERSION))
         .replace("WATCH_INTERVAL", str(WATCH_INTERVAL))

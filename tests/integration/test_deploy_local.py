@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import sys
 
 import pytest
 from deploy_checks import inet_sockets_of, process_gone, reachable_unix_sockets_of
@@ -120,17 +119,6 @@ def test_server_runs_on_python(version):
         assert conn.modules.sys.version.startswith(version + ".")
         assert server.python_version[:2] == tuple(int(x) for x in version.split("."))
         assert conn.eval("sum(range(10))") == 45
-        # Another minor version has another bytecode magic number: source goes.
-        assert not server.shipped_bytecode
-
-
-def test_same_interpreter_gets_bytecode():
-    """An interpreter like the client's gets compiled code, and source stays readable."""
-    with DeployedServer(local, python_executable=sys.executable) as server:
-        assert server.shipped_bytecode
-        conn = server.classic_connect()
-        remote_module = conn.modules["rpyc_engine.deploy.mux"]
-        assert "class MuxStream" in conn.modules.inspect.getsource(remote_module)
 
 
 @pytest.mark.parametrize("version", ["2.7", "3.6", "3.7"])
