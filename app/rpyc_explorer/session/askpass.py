@@ -1,10 +1,10 @@
-"""The application side of SSH_ASKPASS: a Unix socket that answers ssh's prompts.
+"""The application side of SSH_ASKPASS: a Unix socket that replies to ssh's prompts.
 
 Each session gets a private 0700 directory (`SessionDir`) holding the socket, the
 wrapper script OpenSSH runs, the ControlMaster sockets and the accept-once
-known_hosts file. Only a peer with our uid that presents the one-time token gets an
-answer. The answer function runs in the server's thread and may block while the
-user types (the controller marshals it to the asyncio loop).
+known_hosts file. Only a peer with our uid that presents the one-time token gets a
+reply. The `answer` callback runs in the server's thread and may block while the
+user types, because the controller marshals it to the asyncio loop.
 """
 
 from __future__ import annotations
@@ -46,9 +46,10 @@ class AskpassRequest:
 
     Attributes:
         prompt: the prompt text OpenSSH passed (never a secret).
-        kind: what the prompt asks for.
-        hop: the label of the token the asking process presented: "target" for
-            the machine itself, "jump" for the ssh that reaches a jump host.
+        kind: the kind of secret the prompt requests.
+        hop: the label of the token the requesting process presented. It is
+            "target" for the machine itself and "jump" for the ssh that reaches
+            a jump host.
     """
 
     prompt: str
@@ -141,8 +142,8 @@ class AskpassServer:
 
     Args:
         directory: the session's private directory.
-        answer: called in the server thread for each authenticated request;
-            returns the secret, or None to decline.
+        answer: callback run in the server thread for each authenticated
+            request. It returns the secret, or None to decline.
     """
 
     def __init__(self, directory: SessionDir, answer: AnswerFunction) -> None:
@@ -170,11 +171,11 @@ class AskpassServer:
         self._thread.start()
 
     def environment(self, hop: str = "target") -> dict[str, str]:
-        """Return the variables that make an ssh child ask through this server.
+        """Return the variables that make an ssh child prompt through this server.
 
-        Each `hop` label gets its own token, so a prompt tells which ssh asked.
-        A token is not a secret of the user: it only proves that the asking
-        process was started by this application, and it dies with the session.
+        Each `hop` label gets its own token, so a request shows which ssh sent it.
+        A token is not a secret of the user. It only proves that the requesting
+        process was started by this application, and it ends with the session.
         """
         token = self._tokens.setdefault(hop, secrets.token_urlsafe(32))
         return {

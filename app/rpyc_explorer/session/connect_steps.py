@@ -1,7 +1,7 @@
 """The steps of a connect, used by `SessionController`.
 
 Blocking functions here run in the controller's worker threads; `prepare_ssh` is
-a coroutine because it asks the user about host keys between blocking steps.
+a coroutine because it prompts the user about host keys between blocking steps.
 """
 
 from __future__ import annotations
@@ -175,7 +175,7 @@ async def _verify_host_key(
 ) -> None:
     # NOTE: keys are looked up and saved under the HostName that `ssh -G` reports.
     # A HostKeyAlias in ~/.ssh/config makes ssh look under the alias instead, so
-    # ssh then rejects the login and the error says so.
+    # ssh then rejects the login with "Host key verification failed".
     machine = attempt.machine
     known = controller.known_hosts
     once = [_once_file(attempt)]

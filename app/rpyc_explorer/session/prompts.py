@@ -1,7 +1,7 @@
-"""What the controller asks the user, and how it reads the answers.
+"""Prompts from the controller to the user, and how it reads the replies.
 
 The window supplies two coroutine functions: one shows an unknown host key and
-returns a `HostKeyDecision`, the other asks for a password or passphrase and
+returns a `HostKeyDecision`, the other requests a password or passphrase and
 returns a `SecretReply` (or any object with `secret` and `remember`).
 """
 
@@ -17,7 +17,7 @@ from ..machines.record import Machine
 
 
 class HostKeyDecision(str, enum.Enum):
-    """The user's answer to an unknown host key."""
+    """The user's decision on an unknown host key."""
 
     ACCEPT_AND_SAVE = "accept-and-save"
     ACCEPT_ONCE = "accept-once"
@@ -78,7 +78,7 @@ class SecretPrompt:
 
 @dataclass(frozen=True)
 class SecretReply:
-    """The user's answer; `secret` None means cancelled."""
+    """The user's reply to a secret prompt; `secret` None means cancelled."""
 
     secret: Secret | None
     remember: bool = False

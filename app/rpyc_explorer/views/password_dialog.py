@@ -1,4 +1,4 @@
-"""Asks for a password or a key passphrase during a connection."""
+"""Dialog that requests a password or a key passphrase during a connection."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from PySide6.QtWidgets import (
 
 @dataclass(frozen=True)
 class SecretAnswer:
-    """What the user typed; `secret` is None when they cancelled.
+    """Text the user typed, with `secret` None when they cancelled.
 
     The repr leaves the secret out so the object is safe to log by accident.
     """
@@ -77,7 +77,7 @@ class PasswordDialog(QDialog):
         self.setMinimumWidth(380)
 
     def answer(self) -> SecretAnswer:
-        """Return what the user typed, or a cancelled answer."""
+        """Return the text the user typed, or a cancelled `SecretAnswer`."""
         if self.result() != QDialog.DialogCode.Accepted:
             return SecretAnswer(None)
         remember = not self.remember_box.isHidden() and self.remember_box.isChecked()
