@@ -6,7 +6,7 @@ A ``Connection`` turns Python objects into RPyC 6 messages and back. It keeps
   the peer has not released yet (DEL subtracts);
 - the *proxy cache*: one live proxy per id_pack the peer sent, weakly held, with the number
   of times the peer sent it. When a proxy dies, that count goes back in one DEL request;
-- the *pending table*: an ``AsyncResult`` per request sent and not yet answered, keyed by
+- the *pending table*: an ``AsyncResult`` per request still awaiting its reply, keyed by
   sequence number.
 
 It never touches a socket. Frames go out through ``driver.send`` and come in through
@@ -517,7 +517,7 @@ class Connection:
                 return
             reply = encode_reply(seq, self._box(value))
             if handler_code == HANDLE_DEL and self._driver.backlog():
-                # Nobody waits for this reply: send it with the next frame.
+                # No thread waits for this reply, so it goes out with the next frame.
                 self._held_replies.append(
                     encode_frame(reply, self._config.compression_threshold)
                 )
@@ -661,7 +661,7 @@ class Connection:
         pending, self._pending = self._pending, {}
         detail = reason if cause is None else f"{reason}: {cause}"
         for result in pending.values():
-            # Name the request, so a caller with several calls in flight knows which.
+            # Name the request: a caller with several calls in flight sees which failed.
             error = ConnectionClosed(
                 f"{result.describe()} failed: connection {self.connid} closed ({detail})"
             )

@@ -241,7 +241,7 @@ class Server:
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             sock.bind(path)
-            # Nobody can connect before listen(), so this chmod leaves no window.
+            # No client can connect before listen(), so this chmod leaves no window.
             os.chmod(path, 0o600)
             sock.listen(self.backlog)
         except BaseException:

@@ -8,8 +8,9 @@ defaults differ where rpyc's are unsafe:
   the system store) *and* its host name, always. The only way to turn that off is
   ``insecure_skip_verify=True``, which logs a WARNING on every call.
 * Both sides require TLS 1.2 or newer.
-* A failed handshake raises ``TLSError``, whose message and ``check`` attribute say
-  which check failed (see ``CHECKS``), instead of a bare ``EOFError`` or ``SSLError``.
+* A failed handshake raises ``TLSError``, whose message and ``check`` attribute name
+  the check that failed (see ``CHECKS``), instead of a bare ``EOFError`` or
+  ``SSLError``.
 
 With TLS 1.3 a server that rejects the client's certificate (or its absence) does so
 only after the client's handshake has returned, so ``ssl_connect`` makes one PING round
@@ -159,7 +160,7 @@ def open_tls_socket(
     """Connect over TCP and complete the TLS handshake; return the blocking TLS socket.
 
     Raises:
-        TLSError: the handshake failed; the message says which check.
+        TLSError: the handshake failed. The message names the failed check.
         OSError: the TCP connection could not be made.
     """
     family = socket.AF_INET6 if ipv6 else socket.AF_UNSPEC
@@ -200,7 +201,7 @@ def probe_tls_socket(
         sent on its own); the connection must see them first.
 
     Raises:
-        TLSError: the server rejected the client or did not answer; ``tls`` is closed.
+        TLSError: the server rejected the client or sent no reply. ``tls`` is closed.
     """
     request = encode_frame(
         encode_request(_PROBE_SEQ, HANDLE_PING, (LABEL_VALUE, (_PROBE_DATA,)))
@@ -410,7 +411,7 @@ class SSLAuthenticator:
 
     Pass an instance as ``ThreadedServer(..., authenticator=SSLAuthenticator(...))``.
     With ``ca_certs``, clients must present a certificate issued by one of those CAs
-    (unless ``cert_reqs`` says otherwise). The certificate, as returned by
+    (unless ``cert_reqs`` sets otherwise). The certificate, as returned by
     ``SSLSocket.getpeercert()``, becomes the connection's ``credentials``. Without a
     client certificate the credentials are ``None``.
 
@@ -478,7 +479,7 @@ def _starts_with_tls_record(sock: socket.socket) -> bool:
 
 
 def _reject_plain_client(sock: socket.socket, peer: str) -> None:
-    """Answer a plain RPyC request with an EXCEPTION reply saying TLS is required.
+    """Reply to a plain RPyC request with an EXCEPTION stating that TLS is required.
 
     A plain client would otherwise see only a reset connection. The reply is best
     effort: anything unexpected just closes the socket. Always raises ``TLSError``.

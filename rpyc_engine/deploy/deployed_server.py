@@ -92,9 +92,9 @@ class DeployedServer:
         alias: name of the machine in logs and errors; default ``str(machine)``.
 
     Raises:
-        DeployError: a step failed; its ``phase``, ``reason`` and ``hint`` say which, why
-            and what to try. `NoPythonError`, `DeployCancelled` and `TimeoutExpired` are
-            subclasses. Nothing is left running when it is raised.
+        DeployError: a step failed. Its ``phase``, ``reason`` and ``hint`` name the
+            step, the cause and what to try. `NoPythonError`, `DeployCancelled` and
+            `TimeoutExpired` are subclasses. Nothing is left running when it is raised.
     """
 
     def __init__(
@@ -460,7 +460,7 @@ class DeployedServer:
     # ------------------------------------------------------------------ teardown
 
     def _abort(self, exc: BaseException) -> None:
-        """Clean up after a failed or cancelled deploy; never raises."""
+        """Clean up after a failed or cancelled deploy; log any ``Exception`` caught."""
         with self._lock:
             self._closed = True
         self._stop_heartbeat.set()

@@ -90,7 +90,7 @@ class Driver(abc.ABC):
         """Raise if the calling thread must not block in ``wait_for``.
 
         The connection calls this before it sends a synchronous request, so a call that
-        could never be answered fails before anything reaches the peer. The default
+        could never get a reply fails before anything reaches the peer. The default
         allows every thread; an event-loop driver rejects the loop's own thread.
         """
 
@@ -134,4 +134,7 @@ class Driver(abc.ABC):
 
     @abc.abstractmethod
     def close(self) -> None:
-        """Close the stream and wake every waiter. Idempotent; never raises on I/O errors."""
+        """Close the stream and wake every waiter.
+
+        Implementations are idempotent and must not raise on I/O errors.
+        """
