@@ -27,7 +27,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from rpyc_explorer.machines.record import InvalidMachineError, Machine
+from rpyc_explorer.machines.record import (
+    DEFAULT_RPYC_PORT,
+    DEFAULT_RPYC_TLS_PORT,
+    DEFAULT_SSH_PORT,
+    InvalidMachineError,
+    Machine,
+)
 from rpyc_explorer.views.password_dialog import SecretAnswer
 
 KIND_LABELS = (("SSH (deploy a server)", "ssh"), ("Existing RPyC server", "rpyc"))
@@ -292,9 +298,13 @@ class MachineDialog(QDialog):
         tls = self.tls_box.isChecked()
         for field in (self.certfile_field, self.keyfile_field, self.ca_field):
             field.setEnabled(tls)
-        self.port_edit.setPlaceholderText(
-            "22" if ssh else ("18821" if tls else "18812")
-        )
+        if ssh:
+            default_port = DEFAULT_SSH_PORT
+        elif tls:
+            default_port = DEFAULT_RPYC_TLS_PORT
+        else:
+            default_port = DEFAULT_RPYC_PORT
+        self.port_edit.setPlaceholderText(str(default_port))
         self.secret_box.setVisible(ssh and self.auth in ("key", "password"))
         secret_name = "Key passphrase" if self.auth == "key" else "Password"
         self.secret_label.setText(f"{secret_name}:")
