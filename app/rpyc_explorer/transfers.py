@@ -1,8 +1,8 @@
 """The transfer queue: uploads and downloads of files in chunks, one at a time.
 
-Each chunk is one remote call (`CHUNK_SIZE` bytes). Both directions are atomic: an
+Each chunk is one remote call (`CHUNK_SIZE` bytes). Both directions are atomic. An
 upload writes a temp file beside the target on the remote side and renames it at the
-end (``upload_open`` / ``upload_write`` / ``upload_commit``); a download writes a local
+end (``upload_open`` / ``upload_write`` / ``upload_commit``). A download writes a local
 temp file beside its target and renames it at the end. A cancelled or failed transfer
 removes its temp file, so no half file ever appears under the target name. A download
 gets the remote file's permission bits, less the local umask, like a local copy.

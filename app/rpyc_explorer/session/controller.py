@@ -6,9 +6,9 @@ Their progress reaches the loop through `call_soon_threadsafe` and leaves as Qt
 signals. Cancelling the task sets the attempt's cancel event, waits
 for the running step to stop, and tears everything down.
 
-Flow for an SSH machine: resolve with `ssh -G`, check the jump host's key and the
-machine's key (asking the user about unknown keys, stopping on changed ones),
-authenticate once through the askpass socket into a ControlMaster, then deploy
+Flow for an SSH machine: resolve with `ssh -G`, then check the jump host's key and
+the machine's key. Unknown keys go to the user and a changed key stops the connect.
+Then authenticate once through the askpass socket into a ControlMaster, and deploy
 the explorer service over that master with `DeployedServer`.
 """
 
@@ -51,7 +51,7 @@ class SessionController(QObject):
         credentials: keyring access for passwords and passphrases.
         known_hosts: the known-hosts files.
         ask_host_key: coroutine function that shows an unknown host key.
-        ask_secret: coroutine function that asks for a password or passphrase.
+        ask_secret: coroutine function that requests a password or passphrase.
         service: dotted name of the service to deploy.
     """
 

@@ -252,7 +252,7 @@ class ConnectProgress(QWidget):
         self.error_frame.show()
 
     def offer_forget_secret(self) -> None:
-        """Show the button that forgets a rejected remembered secret and retries."""
+        """Show the button that deletes a rejected remembered secret and retries."""
         self.forget_button.show()
 
     def set_cancelling(self) -> None:

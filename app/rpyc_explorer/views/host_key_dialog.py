@@ -1,7 +1,7 @@
-"""Dialogs for SSH host keys: an unknown key to confirm, and a changed key to refuse.
+"""Dialogs for SSH host keys: an unknown key to confirm, and a changed key to reject.
 
-For an unknown key the safe answer is the default: Cancel is the default button, so
-Enter never accepts a key by accident. A changed key has no accept path at all; the
+For an unknown key the safe choice is the default. Cancel is the default button, so
+Enter never accepts a key by accident. A changed key has no accept path at all. The
 user removes the old key with "Forget host key…" in the machine's context menu once
 they have checked the new key out of band.
 """
@@ -27,7 +27,7 @@ from rpyc_explorer import icons
 
 
 class HostKeyChoice(str, enum.Enum):
-    """The user's answer to an unknown host key."""
+    """The user's decision on an unknown host key."""
 
     ACCEPT_AND_SAVE = "accept-and-save"
     ACCEPT_ONCE = "accept-once"

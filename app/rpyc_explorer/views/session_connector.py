@@ -1,9 +1,9 @@
-"""Connects a machine through the session layer and answers its questions with dialogs.
+"""Connects a machine through the session layer and shows its prompts as dialogs.
 
-The session layer asks two kinds of questions while it connects: whether to trust an
-unknown SSH host key, and a password or passphrase. They arrive as awaitable
-callbacks; this module opens the matching dialog window-modal over the main window
-and returns the answer without a nested event loop.
+The session layer sends two kinds of prompt while it connects: whether to trust an
+unknown SSH host key, and a request for a password or passphrase. They arrive as
+awaitable callbacks. This module opens the matching dialog window-modal over the
+main window and returns the user's reply without a nested event loop.
 """
 
 from __future__ import annotations
