@@ -82,9 +82,9 @@ class Server:
         ipv6: bool = False,
     ) -> None:
         self.service = service
-        self.hostname = (
-            hostname if hostname is not None else ("::1" if ipv6 else "127.0.0.1")
-        )
+        if hostname is None:
+            hostname = "::1" if ipv6 else "127.0.0.1"
+        self.hostname = hostname
         self.socket_path = socket_path
         self.backlog = backlog
         self.reuse_addr = reuse_addr

@@ -12,7 +12,7 @@ A channel is handed to an RPyC connection in one of two forms:
   round trip costs no thread switch. Frames for other channels read on the way are queued
   for their readers. When no channel reads (all idle or busy in handlers), the
   multiplexer's own thread reads after `IDLE_GRACE` seconds, so heartbeats, new channels
-  and other channels' data never wait for one connection.
+  and other channels' data wait at most about that long for an idle or busy connection.
 * a connected socket (`Multiplexer.open_channel`), one end of a ``socket.socketpair()``
   whose other end two pump threads copy to and from the channel: for asyncio and other
   users that need a real file descriptor.
@@ -260,9 +260,9 @@ class Multiplexer:
         recv: returns up to ``n`` bytes, ``b""`` at end of stream; called by one thread
             at a time.
         write: writes all of ``data``; raises ``OSError`` when the stream is broken.
-        on_open: called as ``on_open(channel)`` when the peer opens a channel, with a
-            `MuxStream` if ``accept_streams`` else a socket; ``None`` makes peer-opened
-            channels an error (the client side).
+        on_open: called as ``on_open(channel)`` when the peer opens a channel. The
+            channel is a `MuxStream` if ``accept_streams`` is set, else a socket.
+            ``None`` makes peer-opened channels an error (the client side).
         on_control: called as ``on_control(kind, message)`` for control frames other than
             PING, to which the multiplexer replies itself.
         name: prefix for thread names and log lines.
@@ -399,8 +399,8 @@ class Multiplexer:
     def wait_for_data(self, stream: MuxStream, timeout: Optional[float]) -> bool:
         """Wait until ``stream`` has data or is closed; False after ``timeout`` seconds.
 
-        Reads the pipe in this thread while no other thread does; otherwise waits for
-        the reading thread to hand data over or to give the reader role up.
+        Reads the pipe in this thread while no other thread does. Otherwise it waits
+        for the reading thread to hand data over or to give up the reader role.
         """
         deadline = None if timeout is None else time.monotonic() + timeout
         cond = self.cond
