@@ -298,8 +298,8 @@ class FilesPane(QWidget):
         elif binary:
             self.preview.setPlainText(f"{path} is a binary file ({format_size(size)}).")
         else:
-            shown, total = format_size(PREVIEW_LIMIT), format_size(size)
-            note = f"\n\n[preview shows the first {shown} of {total}]"
+            limit, total = format_size(PREVIEW_LIMIT), format_size(size)
+            note = f"\n\n[preview shows the first {limit} of {total}]"
             self.preview.setPlainText(text + (note if truncated else ""))
         self.previewShown.emit(path)
 
@@ -366,8 +366,8 @@ class FilesPane(QWidget):
             return
         path = index.data(PathRole)
         is_dir = entry[1] == "dir"
-        what = f"the folder {path} and everything in it" if is_dir else path
-        if self.confirm(f"Delete {what}? This cannot be undone."):
+        target = f"the folder {path} and everything in it" if is_dir else path
+        if self.confirm(f"Delete {target}? This cannot be undone."):
             self._spawn(
                 self._run_action("delete", (path, is_dir), posixpath.dirname(path))
             )

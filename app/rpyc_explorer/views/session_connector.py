@@ -76,9 +76,9 @@ async def ask_secret(
     notice: str = "",
 ) -> SecretAnswer:
     """Ask for a password or passphrase for `machine`, showing `notice` if given."""
-    what = "Passphrase" if kind == "passphrase" else "Password"
+    secret_name = "Passphrase" if kind == "passphrase" else "Password"
     dialog = PasswordDialog(
-        f"{what} for {machine.name}", prompt, can_remember, parent, notice
+        f"{secret_name} for {machine.name}", prompt, can_remember, parent, notice
     )
     await run_dialog(dialog)
     return dialog.answer()

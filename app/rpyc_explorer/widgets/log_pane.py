@@ -86,7 +86,7 @@ class LogEntry:
         subject: for a record without a machine, the first %-argument of a
             message that starts with "%s: " (the engine names the machine alias
             first that way), else "". The pane files the line under that machine
-            when it knows one of that name.
+            when the subject is the id of a registered machine.
     """
 
     created: float
