@@ -147,6 +147,7 @@ class ConnectProgress(QWidget):
         frame = QFrame(self)
         frame.setFrameShape(QFrame.Shape.StyledPanel)
         layout = QVBoxLayout(frame)
+
         header = QHBoxLayout()
         picture = QLabel(frame)
         picture.setPixmap(icons.icon("error").pixmap(32, 32))
@@ -156,6 +157,7 @@ class ConnectProgress(QWidget):
         self.error_label.setTextInteractionFlags(
             Qt.TextInteractionFlag.TextSelectableByMouse
         )
+
         # A long message (a changed host key) scrolls instead of being cut off when
         # the log dock leaves the panel little height.
         self.error_scroll = QScrollArea(frame)
@@ -168,6 +170,7 @@ class ConnectProgress(QWidget):
         self.error_scroll.setMinimumHeight(4 * self.fontMetrics().lineSpacing())
         header.addWidget(picture)
         header.addWidget(self.error_scroll, 1)
+
         self.log_button = QPushButton(icons.icon("log"), "Show log", frame)
         self.retry_button = QPushButton(icons.icon("reconnect"), "Retry", frame)
         self.close_button = QPushButton(icons.icon("close-tab"), "Close", frame)
@@ -179,12 +182,14 @@ class ConnectProgress(QWidget):
         self.log_button.clicked.connect(self.show_log_requested)
         self.retry_button.clicked.connect(self.retry_requested)
         self.close_button.clicked.connect(self.close_requested)
+
         row = QHBoxLayout()
         row.addWidget(self.log_button)
         row.addStretch(1)
         row.addWidget(self.forget_button)
         row.addWidget(self.retry_button)
         row.addWidget(self.close_button)
+
         layout.addLayout(header)
         layout.addLayout(row)
         frame.hide()

@@ -464,15 +464,18 @@ class MainWindow(QMainWindow):
                 machine = self.store.get(machine_id)
             except UnknownMachineError:
                 machine = None
+
         has_tab = machine is not None and self.tabs.state(machine.id) is not None
         a.edit_machine.setEnabled(machine is not None and machine.editable)
         a.delete_machine.setEnabled(machine is not None and machine.editable)
+
         may_add = self.policies is None or self.policies.allow_user_machines
         a.new_machine.setEnabled(may_add)
         a.import_ssh.setEnabled(may_add)
         a.clone_machine.setEnabled(
             may_add and machine is not None and not machine.is_builtin
         )
+
         ssh = machine is not None and machine.kind == "ssh"
         a.forget_host_key.setEnabled(ssh)
         credentials = self.commands.credentials
@@ -482,9 +485,11 @@ class MainWindow(QMainWindow):
             and credentials is not None
             and credentials.available
         )
+
         a.connect.setEnabled(machine is not None)
         a.disconnect.setEnabled(has_tab)
         a.reconnect.setEnabled(has_tab)
+
         has_view = self.tabs.current_view() is not None
         a.refresh.setEnabled(has_view)
         a.focus_path.setEnabled(has_view)
