@@ -10,17 +10,18 @@ The target is a ``ThreadedServer`` serving `FuzzTargetService` on 127.0.0.1 in a
 process (``--serve`` mode of this script), so its RSS and a crash are seen from outside.
 With ``--deployed`` a second target is the engine's zero-deploy server started with
 ``DeployedServer(plumbum.local)``. Its raw clients reach it through channels of the
-deploy's multiplexer (``open_socket()``), so the multiplexer is fuzzed too. It serves ``VoidService``, not ``ExplorerService``: random calls to the explorer's
+deploy's multiplexer (``open_socket()``), so the multiplexer is fuzzed too. It serves
+``VoidService``, not ``ExplorerService``, because random calls to the explorer's
 ``delete``, ``rename`` or console ``run`` could reach real files of the user running
 the script. Its well-behaved client sends PING with random data.
 
-Several raw-socket clients each open a connection, fetch the root object's id, then send
-generated cases: valid requests with random handler codes and arguments (some naming the
-root object or random object ids), mutated payloads (byte flips, insertions, deletions,
-truncation), valid frames written in random splits, headers declaring lengths over the
-frame cap, zlib bombs, random bytes, and half frames followed by a close. A drain thread
-reads and discards whatever the server sends back. When the server drops a connection
-(the expected answer to a protocol error) the client opens a new one.
+Several raw-socket clients each open a connection and fetch the root object's id. Then
+they send generated cases: valid requests with random handler codes and arguments (some
+naming the root object or random object ids), mutated payloads (byte flips, insertions,
+deletions, truncation), valid frames written in random splits, headers declaring lengths
+over the frame cap, zlib bombs, random bytes, and half frames followed by a close. A
+drain thread reads and discards whatever the server sends back. When the server drops a
+connection (the expected reply to a protocol error) the client opens a new one.
 
 Meanwhile one well-behaved client keeps calling ``add``, ``echo`` and ``size`` on each
 target and checks every result. The run fails (exit status 1) when a well-behaved call

@@ -1,9 +1,10 @@
 """10 MiB downloads and uploads over TCP on loopback.
 
 Rows: ``classic.download``/``classic.upload`` of each engine (ours moves 1 MiB per
-call, stock 64 KB); the explorer service's file-range calls (``read_range``, and
+call, stock 64 KB). The explorer service's file-range calls (``read_range``, and
 ``upload_open``/``upload_write``/``upload_commit``) in the application's 1 MiB chunks
-against stock's ``classic`` helpers; and one ``conn.builtins.open(p).read()`` on both.
+are measured against stock's ``classic`` helpers. One ``conn.builtins.open(p).read()``
+runs on both.
 """
 
 from __future__ import annotations
@@ -97,7 +98,7 @@ def measure_interleaved(actions: Dict[str, Dict[str, Callable]], ctx: Context) -
     """Time every action, alternating the engines sample by sample.
 
     Stock's transfers take seconds each, so stock gets ``slow_repeat`` samples and
-    ours ``repeat`` (at most 2 in quick mode); the samples alternate while both still
+    ours ``repeat`` (at most 2 in quick mode). The samples alternate while both still
     need one.
     """
     settings = ctx.settings
