@@ -1,8 +1,9 @@
 """The tab widget with one tab per machine that is connecting, connected or failed.
 
 A tab starts with a `ConnectProgress` panel while its connect task runs, then contains
-the machine's `MachineTab`; on failure the panel shows what failed. Connecting runs
-as an asyncio task through a `Connector`, so the GUI thread never waits. Closing a
+the machine's `MachineTab`. On failure the panel shows the failed phase and reason.
+Connecting runs as an asyncio task through a `Connector`, so it never blocks the GUI
+thread. Closing a
 tab cancels its connect task or shuts the `MachineTab` down and closes the session.
 """
 
