@@ -12,7 +12,7 @@ operator name, OLDSLICING and CTXEXIT:
    is in ``safe_attrs`` (with ``allow_safe_attrs``), or it has no leading underscore (with
    ``allow_public_attrs``).
 3. When ``obj`` has ``<prefix><name>``, that attribute is used instead of a plain name that
-   ``obj`` does not have; a non-plain name is allowed only through its exposed form.
+   ``obj`` does not have. A non-plain name is allowed only through its exposed form.
 
 Unlike stock, the existence checks of step 3 look attributes up statically
 (``inspect.getattr_static``), so checking access never runs a property or ``__getattr__``.
@@ -84,8 +84,8 @@ def resolve_name(config: Config, obj: Any, name: str, allowed: bool) -> str:
 
 
 def _hook(owner: type, hook_name: str) -> Optional[Callable[..., Any]]:
-    # Proxy classes may carry stubs named like hooks (copied from a peer's INSPECT reply);
-    # those belong to the peer's object, not to an access policy of ours.
+    # Proxy classes may carry stubs named like hooks, copied from a peer's INSPECT reply.
+    # Those belong to the peer's object, not to an access policy of ours.
     if issubclass(owner, BaseNetref):
         return None
     try:
@@ -136,9 +136,9 @@ def del_attr(config: Config, obj: Any, name: Any) -> None:
 def get_callable(obj: Any) -> Any:
     """Return what CALL should invoke for ``obj``.
 
-    Holding a reference is the capability to call it, as in stock rpyc, with one addition:
-    an object whose type defines ``_rpyc_getattr`` (such as a ``restricted()`` wrapper) is
-    called only through ``_rpyc_getattr(obj, "__call__")``, so such a hook cannot be
+    Holding a reference is the capability to call it, as in stock rpyc, with one addition.
+    An object whose type defines ``_rpyc_getattr`` (such as a ``restricted()`` wrapper) is
+    called only through ``_rpyc_getattr(obj, "__call__")``. So such a hook cannot be
     bypassed by calling the object instead of reading its attributes.
 
     A class is called like any other object: a peer that can reach a class (through an
