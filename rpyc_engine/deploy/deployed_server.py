@@ -441,7 +441,7 @@ class DeployedServer:
             raise DeployError(
                 self.alias,
                 HANDSHAKE,
-                f"the server did not answer a ping: {exc}",
+                f"the server did not reply to a ping: {exc}",
                 hint="Read the remote stderr below",
                 stderr_tail=self._transport.stderr_lines() if self._transport else (),
             ) from exc
